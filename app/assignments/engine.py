@@ -1,0 +1,308 @@
+"""The assignment engine: lease the next item to an annotator, take submissions and skips.
+
+Invariant, kept under any concurrency: for every item,
+    items.remaining = overlap - live leases - human annotations counted toward overlap
+so `remaining > 0` is exactly "a slot is free". Claims lock candidate items with
+FOR UPDATE SKIP LOCKED and decrement `remaining` in the same statement; a unique
+(item_id, user_id) on assignments rules out serving an item twice to one annotator; claims by
+the same annotator in one project are serialised by a transaction-scoped advisory lock.
+Expired leases are reclaimed lazily (status -> expired, remaining + 1) at the next claim.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app.annotations import gold
+from app.annotations.payloads import SCHEMA_VERSION, TaskContext, parse, resolve
+from app.auth.service import Principal
+from app.errors import Conflict, Forbidden, NotFound
+from app.projects.models import Project
+from app.projects.service import get_project
+
+_LOCK_CLAIMS = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended('tandem-claim:' || :pid || ':' || :uid, 0))"
+)
+
+_RESUME = text(
+    """
+    SELECT id FROM assignments
+    WHERE user_id = :uid AND project_id = :pid AND status = 'leased' AND expires_at > now()
+    ORDER BY id LIMIT 1
+    """
+)
+
+# Only one reclaimer per project at a time (try-lock), so reclaimers never wait on each other.
+_RECLAIM = text(
+    """
+    WITH go AS (
+        SELECT pg_try_advisory_xact_lock(hashtextextended('tandem-reclaim:' || :pid, 0)) AS ok
+        WHERE EXISTS (
+            SELECT 1 FROM assignments
+            WHERE project_id = :pid AND status = 'leased' AND expires_at <= now()
+        )
+    ), expired AS (
+        UPDATE assignments a SET status = 'expired'
+        FROM go
+        WHERE go.ok AND a.project_id = :pid AND a.status = 'leased' AND a.expires_at <= now()
+        RETURNING a.item_id
+    )
+    UPDATE items i SET remaining = i.remaining + e.n
+    FROM (SELECT item_id, count(*) AS n FROM expired GROUP BY item_id) e
+    WHERE i.id = e.item_id
+    """
+)
+
+_CLAIM = """
+    WITH candidate AS (
+        SELECT i.id FROM items i
+        WHERE i.project_id = :pid AND i.remaining > 0
+          AND NOT EXISTS (
+              SELECT 1 FROM assignments a
+              WHERE a.item_id = i.id AND a.user_id = :uid AND a.status <> 'expired'
+          )
+        ORDER BY i.priority DESC, i.remaining DESC, i.id
+        LIMIT 1
+        FOR UPDATE {skip}
+    ), taken AS (
+        UPDATE items i SET remaining = i.remaining - 1
+        FROM candidate c WHERE i.id = c.id
+        RETURNING i.id
+    )
+    INSERT INTO assignments AS a
+        (project_id, item_id, user_id, status, shown_order, leased_at, expires_at)
+    SELECT :pid, t.id, :uid, 'leased',
+           (SELECT array_agg(r.id ORDER BY random()) FROM responses r WHERE r.item_id = t.id),
+           now(), now() + make_interval(secs => :lease)
+    FROM taken t
+    ON CONFLICT (item_id, user_id) DO UPDATE
+        -- An annotator's own expired lease comes back with its shuffle and draft intact.
+        SET status = 'leased', leased_at = EXCLUDED.leased_at, expires_at = EXCLUDED.expires_at
+        WHERE a.status = 'expired'
+    RETURNING a.id
+"""
+# First pass skips rows other claimers hold; if that finds nothing, a second pass waits for
+# them, so a locked-but-open last item is not mistaken for "nothing left".
+_CLAIM_SKIP = text(_CLAIM.format(skip="SKIP LOCKED"))
+_CLAIM_WAIT = text(_CLAIM.format(skip=""))
+
+_TASK = text(
+    """
+    SELECT a.id AS assignment_id, a.expires_at, a.draft, a.shown_order,
+           i.id AS item_id, i.external_id, i.prompt,
+           (SELECT json_object_agg(r.id, r.text) FROM responses r WHERE r.item_id = i.id) AS texts
+    FROM assignments a JOIN items i ON i.id = a.item_id
+    WHERE a.id = :aid
+    """
+)
+
+
+def _task(session: Session, project: Project, assignment_id: int) -> dict[str, Any]:
+    row = session.execute(_TASK, {"aid": assignment_id}).mappings().one()
+    texts = row["texts"]
+    return {
+        "assignment_id": row["assignment_id"],
+        "project_id": project.id,
+        "kind": project.kind,
+        "expires_at": row["expires_at"],
+        "draft": row["draft"],
+        "item": {
+            "id": row["item_id"],
+            "external_id": row["external_id"],
+            "prompt": row["prompt"],
+            "responses": [{"id": rid, "text": texts[str(rid)]} for rid in row["shown_order"]],
+        },
+    }
+
+
+def next_task(session: Session, principal: Principal, project_id: int) -> dict[str, Any] | None:
+    """Lease the next item to the caller (or return the lease they already hold); None if done."""
+    project = get_project(session, principal, project_id)
+    params = {"pid": project.id, "uid": principal.id}
+    session.execute(_LOCK_CLAIMS, params)
+    held = session.execute(_RESUME, params).scalar_one_or_none()
+    if held is not None:
+        return _task(session, project, held)
+    session.execute(_RECLAIM, {"pid": project.id})
+    claim = {**params, "lease": project.lease_seconds}
+    aid = session.execute(_CLAIM_SKIP, claim).scalar_one_or_none()
+    if aid is None:
+        aid = session.execute(_CLAIM_WAIT, claim).scalar_one_or_none()
+    if aid is None:
+        return None
+    return _task(session, project, aid)
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    annotation_id: int
+    created: bool
+    over_quota: bool
+
+
+_LOCK_ASSIGNMENT = text(
+    """
+    SELECT a.id, a.user_id, a.project_id, a.item_id, a.status, a.shown_order,
+           i.is_gold, i.gold_answer,
+           (SELECT json_object_agg(r.id, r.text) FROM responses r WHERE r.item_id = i.id) AS texts,
+           (SELECT array_agg(r.id ORDER BY r.position) FROM responses r WHERE r.item_id = i.id)
+               AS ids_by_position
+    FROM assignments a JOIN items i ON i.id = a.item_id
+    WHERE a.id = :aid
+    FOR UPDATE OF a
+    """
+)
+
+
+def _own_assignment(session: Session, principal: Principal, assignment_id: int) -> dict[str, Any]:
+    row = session.execute(_LOCK_ASSIGNMENT, {"aid": assignment_id}).mappings().one_or_none()
+    if row is None:
+        raise NotFound(f"Assignment {assignment_id} does not exist.")
+    if row["user_id"] != principal.id:
+        raise Forbidden(f"Assignment {assignment_id} belongs to another annotator.")
+    return dict(row)
+
+
+def _existing(session: Session, sql: str, params: dict[str, Any]) -> Submitted | None:
+    row = session.execute(text(sql), params).one_or_none()
+    return None if row is None else Submitted(row[0], created=False, over_quota=row[1])
+
+
+def submit(
+    session: Session,
+    principal: Principal,
+    assignment_id: int,
+    raw_payload: object,
+    time_spent_ms: int | None = None,
+    client_submission_id: str | None = None,
+) -> Submitted:
+    """Store the caller's annotation for an assignment, exactly once."""
+    a = _own_assignment(session, principal, assignment_id)
+    project = get_project(session, principal, a["project_id"])
+    if a["status"] == "submitted":
+        done = _existing(
+            session,
+            "SELECT id, over_quota FROM annotations WHERE assignment_id = :aid",
+            {"aid": assignment_id},
+        )
+        assert done is not None
+        return done
+    if client_submission_id is not None:
+        prior = _existing(
+            session,
+            "SELECT id, over_quota FROM annotations WHERE user_id = :uid AND client_submission_id = :c",
+            {"uid": principal.id, "c": client_submission_id},
+        )
+        if prior is not None:
+            raise Conflict("client_submission_id was already used for another assignment.")
+    if a["status"] == "skipped":
+        raise Conflict(f"Assignment {assignment_id} was skipped; ask for a new task.")
+
+    texts = {int(k): v for k, v in a["texts"].items()}
+    ctx = TaskContext(
+        kind=project.kind,
+        shown_order=list(a["shown_order"]),
+        response_texts=texts,
+        span_labels=list(project.span_labels),
+        aspects=list(project.aspects),
+        allow_tie=project.allow_tie,
+    )
+    stored = resolve(parse(project.kind, raw_payload), ctx)
+
+    over_quota = False
+    if a["status"] == "expired":
+        # The lease ran out and was reclaimed: count this answer only if the slot is still free.
+        took = session.execute(
+            text(
+                "UPDATE items SET remaining = remaining - 1 WHERE id = :iid AND remaining > 0"
+                " RETURNING id"
+            ),
+            {"iid": a["item_id"]},
+        ).scalar_one_or_none()
+        over_quota = took is None
+
+    gold_score = None
+    if a["is_gold"] and a["gold_answer"] is not None:
+        gold_score = gold.score(project.kind, a["gold_answer"], stored, list(a["ids_by_position"]))
+
+    annotation_id = session.execute(
+        text(
+            """
+            INSERT INTO annotations (project_id, item_id, assignment_id, source, user_id, payload,
+                schema_version, shown_order, time_spent_ms, client_submission_id, over_quota,
+                gold_score)
+            VALUES (:pid, :iid, :aid, 'human', :uid, CAST(:payload AS jsonb), :ver, :shown, :ms,
+                :csid, :oq, :gs)
+            RETURNING id
+            """
+        ),
+        {
+            "pid": project.id,
+            "iid": a["item_id"],
+            "aid": assignment_id,
+            "uid": principal.id,
+            "payload": _json(stored),
+            "ver": SCHEMA_VERSION,
+            "shown": list(a["shown_order"]),
+            "ms": time_spent_ms,
+            "csid": client_submission_id,
+            "oq": over_quota,
+            "gs": gold_score,
+        },
+    ).scalar_one()
+    session.execute(
+        text(
+            "UPDATE assignments SET status = 'submitted', finished_at = now(), draft = NULL"
+            " WHERE id = :aid"
+        ),
+        {"aid": assignment_id},
+    )
+    return Submitted(annotation_id, created=True, over_quota=over_quota)
+
+
+def skip(session: Session, principal: Principal, assignment_id: int, reason: str | None) -> str:
+    """Give the item back; the caller will not be served it again. Returns the new status."""
+    a = _own_assignment(session, principal, assignment_id)
+    get_project(session, principal, a["project_id"])
+    if a["status"] == "skipped":
+        return "skipped"
+    if a["status"] == "submitted":
+        raise Conflict(f"Assignment {assignment_id} was already submitted.")
+    if a["status"] == "leased":
+        session.execute(
+            text("UPDATE items SET remaining = remaining + 1 WHERE id = :iid"),
+            {"iid": a["item_id"]},
+        )
+    session.execute(
+        text(
+            "UPDATE assignments SET status = 'skipped', finished_at = now(), skip_reason = :r"
+            " WHERE id = :aid"
+        ),
+        {"aid": assignment_id, "r": reason},
+    )
+    return "skipped"
+
+
+def save_draft(
+    session: Session, principal: Principal, assignment_id: int, draft: dict[str, Any]
+) -> datetime:
+    """Autosave work in progress on a live or expired lease (never on a finished one)."""
+    a = _own_assignment(session, principal, assignment_id)
+    get_project(session, principal, a["project_id"])
+    if a["status"] not in ("leased", "expired"):
+        raise Conflict(f"Assignment {assignment_id} is {a['status']}; drafts are for open tasks.")
+    saved: datetime = session.execute(
+        text("UPDATE assignments SET draft = CAST(:d AS jsonb) WHERE id = :aid RETURNING now()"),
+        {"aid": assignment_id, "d": _json(draft)},
+    ).scalar_one()
+    return saved
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

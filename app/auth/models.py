@@ -1,0 +1,66 @@
+"""Users and their hashed bearer/session tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    LargeBinary,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, CreatedAt
+
+
+class Role(StrEnum):
+    annotator = "annotator"
+    researcher = "researcher"
+    admin = "admin"
+
+
+ROLE_RANK = {Role.annotator: 0, Role.researcher: 1, Role.admin: 2}
+
+
+class TokenKind(StrEnum):
+    api = "api"
+    session = "session"
+
+
+class User(CreatedAt, Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('annotator', 'researcher', 'admin')", name="role"),
+        CheckConstraint("email = lower(email)", name="email_lowercase"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    email: Mapped[str] = mapped_column(Text, unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+
+
+class ApiToken(CreatedAt, Base):
+    """Only sha256(token) is stored: a leaked table does not leak usable tokens."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        CheckConstraint("kind IN ('api', 'session')", name="kind"),
+        Index("ix_api_tokens_user_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    kind: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,110 @@
+"""Users, login and tokens: the rules shared by the API, the pages and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from app.audit.service import record
+from app.auth import tokens
+from app.auth.models import ROLE_RANK, ApiToken, Role, TokenKind, User
+from app.auth.passwords import dummy_hash, hash_password, verify_password
+from app.errors import Conflict, Forbidden, Unauthorized
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller of a request."""
+
+    id: int
+    email: str
+    role: Role
+    token: str
+    via_cookie: bool = False
+
+    def has_role(self, role: Role) -> bool:
+        return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.admin
+
+
+def require_role(principal: Principal, role: Role) -> None:
+    if not principal.has_role(role):
+        raise Forbidden(f"This action needs the {role.value} role; you are {principal.role.value}.")
+
+
+def create_user(
+    session: Session, email: str, password: str, role: Role, actor_id: int | None = None
+) -> User:
+    stmt = (
+        insert(User)
+        .values(email=email.lower(), password_hash=hash_password(password), role=role.value)
+        .on_conflict_do_nothing(index_elements=[User.email])
+        .returning(User.id)
+    )
+    user_id = session.execute(stmt).scalar_one_or_none()
+    if user_id is None:
+        raise Conflict(f"A user with email {email} already exists.")
+    record(session, actor_id, "user.create", "user", user_id, email=email, role=role.value)
+    return session.get_one(User, user_id)
+
+
+def authenticate(session: Session, email: str, password: str) -> User:
+    user = session.scalars(select(User).where(User.email == email.lower())).one_or_none()
+    if user is None:
+        verify_password(dummy_hash(), password)
+        raise Unauthorized("Wrong email or password.")
+    if not verify_password(user.password_hash, password) or not user.is_active:
+        raise Unauthorized("Wrong email or password.")
+    return user
+
+
+def issue_token(
+    session: Session, user: User, kind: TokenKind, ttl_seconds: int
+) -> tuple[str, datetime]:
+    token = tokens.new_token()
+    expires_at = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
+    session.add(
+        ApiToken(
+            user_id=user.id, token_hash=tokens.digest(token), kind=kind.value, expires_at=expires_at
+        )
+    )
+    session.flush()
+    return token, expires_at
+
+
+def resolve_token(session: Session, token: str, kind: TokenKind) -> Principal | None:
+    row = session.execute(
+        select(User.id, User.email, User.role)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(
+            ApiToken.token_hash == tokens.digest(token),
+            ApiToken.kind == kind.value,
+            ApiToken.revoked_at.is_(None),
+            ApiToken.expires_at > datetime.now(UTC),
+            User.is_active,
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return Principal(
+        id=row.id,
+        email=row.email,
+        role=Role(row.role),
+        token=token,
+        via_cookie=kind is TokenKind.session,
+    )
+
+
+def revoke_token(session: Session, token: str) -> None:
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.token_hash == tokens.digest(token), ApiToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )

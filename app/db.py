@@ -1,0 +1,107 @@
+"""Engine, session factory and the declarative Base with a constraint naming convention."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from functools import lru_cache
+from typing import TypeVar
+
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, func
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from app.config import get_settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class CreatedAt:
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+
+@lru_cache
+def get_engine() -> Engine:
+    s = get_settings()
+    return create_engine(
+        s.require_database_url(),
+        pool_size=s.db_pool_size,
+        max_overflow=s.db_max_overflow,
+        pool_pre_ping=True,
+    )
+
+
+@lru_cache
+def get_sessionmaker() -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any error."""
+    session = get_sessionmaker()()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+T = TypeVar("T")
+
+# SQLSTATEs that mean "the same transaction may succeed if run again".
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def run_in_transaction(fn: Callable[[Session], T], attempts: int = 5) -> T:
+    """Run fn in its own transaction, retrying on serialization failures and deadlocks."""
+    for attempt in range(attempts):
+        try:
+            with session_scope() as session:
+                return fn(session)
+        except DBAPIError as exc:
+            code = getattr(exc.orig, "sqlstate", None)
+            if code not in RETRYABLE_SQLSTATES or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def request_session() -> Iterator[Session]:
+    """A session per request (FastAPI dependency): committed after the route returns."""
+    with session_scope() as session:
+        yield session
+
+
+def retrying(session: Session, fn: Callable[[], T], attempts: int = 5) -> T:
+    """Run fn in the caller's session; on a deadlock or serialization failure roll back and rerun.
+
+    For request handlers whose whole transaction is fn (nothing before it needs keeping).
+    """
+    for attempt in range(attempts):
+        try:
+            result = fn()
+            session.flush()
+            return result
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
+                raise
+            if attempt == attempts - 1:
+                raise
+            session.rollback()
+    raise AssertionError("unreachable")

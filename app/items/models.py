@@ -1,0 +1,65 @@
+"""Items (the instances to judge) and the responses they compare."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    SmallInteger,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, CreatedAt
+
+
+class Item(CreatedAt, Base):
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("project_id", "external_id"),
+        # The assignment engine's scan: open items of a project, best first.
+        Index(
+            "ix_items_open",
+            "project_id",
+            text("priority DESC"),
+            text("remaining DESC"),
+            "id",
+            postgresql_where=text("remaining > 0"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    external_id: Mapped[str | None] = mapped_column(Text)
+    prompt: Mapped[str] = mapped_column(Text)
+    # "metadata" is reserved on declarative classes; the column keeps the API's name.
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, server_default="{}")
+    priority: Mapped[int] = mapped_column(Integer, server_default="0")
+    is_gold: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    gold_answer: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Human slots still open: overlap - live leases - counted human annotations. It goes
+    # negative when overlap is lowered below what an item already has, and stays exact.
+    remaining: Mapped[int] = mapped_column(Integer)
+
+
+class Response(Base):
+    __tablename__ = "responses"
+    __table_args__ = (UniqueConstraint("item_id", "position"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(SmallInteger)  # order in the imported row
+    external_id: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    # The model or checkpoint that produced this response, for lineage.
+    model: Mapped[str | None] = mapped_column(Text)
+    lineage: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")

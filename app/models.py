@@ -1,0 +1,25 @@
+"""Imports every domain's models so that Base.metadata is complete (Alembic, tests)."""
+
+from app.annotations.models import Annotation
+from app.assignments.models import Assignment
+from app.audit.models import AuditEntry
+from app.auth.models import ApiToken, User
+from app.db import Base
+from app.items.models import Item, Response
+from app.jobs.models import Job, JobBlob
+from app.projects.models import Project, ProjectMember
+
+__all__ = [
+    "Annotation",
+    "ApiToken",
+    "Assignment",
+    "AuditEntry",
+    "Base",
+    "Item",
+    "Job",
+    "JobBlob",
+    "Project",
+    "ProjectMember",
+    "Response",
+    "User",
+]

@@ -1,0 +1,31 @@
+"""Keyset pagination: `?limit=&cursor=`, where the cursor is the last id of the previous page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.errors import Invalid
+
+MAX_LIMIT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Keyset:
+    limit: int
+    after_id: int | None
+
+    @classmethod
+    def parse(cls, limit: int | None, cursor: str | None, default: int = 50) -> Keyset:
+        n = default if limit is None else limit
+        if not 1 <= n <= MAX_LIMIT:
+            raise Invalid(f"limit must be between 1 and {MAX_LIMIT}.")
+        after = None
+        if cursor:
+            if not cursor.isdigit():
+                raise Invalid("cursor is not one this API returned.")
+            after = int(cursor)
+        return cls(n, after)
+
+    def next_cursor(self, last_ids: list[int]) -> str | None:
+        """Given up to limit+1 fetched ids, the cursor for the next page (or None)."""
+        return str(last_ids[self.limit - 1]) if len(last_ids) > self.limit else None

@@ -1,0 +1,59 @@
+"""JSON routes for projects and their members."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from app.auth.deps import CurrentUser, DbSession, Researcher
+from app.pagination import Keyset
+from app.projects import service
+from app.projects.schemas import MemberAdd, MemberOut, Page, ProjectCreate, ProjectOut, ProjectPatch
+
+router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
+
+
+@router.post("", response_model=ProjectOut, status_code=status.HTTP_201_CREATED)
+def create_project(body: ProjectCreate, principal: Researcher, session: DbSession) -> ProjectOut:
+    return ProjectOut.model_validate(service.create_project(session, principal, body))
+
+
+@router.get("", response_model=Page)
+def list_projects(
+    principal: CurrentUser, session: DbSession, limit: int | None = None, cursor: str | None = None
+) -> Page:
+    page = Keyset.parse(limit, cursor)
+    projects = service.list_projects(session, principal, page)
+    return Page(
+        items=[ProjectOut.model_validate(p) for p in projects[: page.limit]],
+        next_cursor=page.next_cursor([p.id for p in projects]),
+    )
+
+
+@router.get("/{project_id}", response_model=ProjectOut)
+def get_project(project_id: int, principal: CurrentUser, session: DbSession) -> ProjectOut:
+    return ProjectOut.model_validate(service.get_project(session, principal, project_id))
+
+
+@router.patch("/{project_id}", response_model=ProjectOut)
+def patch_project(
+    project_id: int, body: ProjectPatch, principal: Researcher, session: DbSession
+) -> ProjectOut:
+    return ProjectOut.model_validate(service.update_project(session, principal, project_id, body))
+
+
+@router.get("/{project_id}/members", response_model=list[MemberOut])
+def list_members(project_id: int, principal: Researcher, session: DbSession) -> list[MemberOut]:
+    return list(service.list_members(session, principal, project_id))
+
+
+@router.post("/{project_id}/members", status_code=status.HTTP_201_CREATED)
+def add_member(
+    project_id: int, body: MemberAdd, principal: Researcher, session: DbSession
+) -> dict[str, int]:
+    service.add_member(session, principal, project_id, body.user_id)
+    return {"project_id": project_id, "user_id": body.user_id}
+
+
+@router.delete("/{project_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_member(project_id: int, user_id: int, principal: Researcher, session: DbSession) -> None:
+    service.remove_member(session, principal, project_id, user_id)

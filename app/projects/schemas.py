@@ -1,0 +1,85 @@
+"""Project settings as the API takes and returns them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from app.projects.models import TaskKind
+
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+# Span labels are picked with number keys 1..9 and 0 in the browser.
+MAX_SPAN_LABELS = 10
+MAX_ASPECTS = 20
+
+
+def _unique(values: list[str] | None, field: str) -> None:
+    if values is not None and len(set(values)) != len(values):
+        raise ValueError(f"{field} must not repeat a value")
+
+
+class ProjectSettings(BaseModel):
+    """Fields shared by create and patch; all optional here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    guidelines: Annotated[str, StringConstraints(max_length=200_000)] | None = None
+    overlap: Annotated[int, Field(ge=1, le=100)] | None = None
+    span_labels: Annotated[list[Label], Field(max_length=MAX_SPAN_LABELS)] | None = None
+    aspects: Annotated[list[Label], Field(max_length=MAX_ASPECTS)] | None = None
+    allow_tie: bool | None = None
+    lease_seconds: Annotated[int, Field(ge=10, le=7 * 24 * 3600)] | None = None
+
+    @model_validator(mode="after")
+    def _no_repeats(self) -> ProjectSettings:
+        _unique(self.span_labels, "span_labels")
+        _unique(self.aspects, "aspects")
+        return self
+
+
+class ProjectCreate(ProjectSettings):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    kind: TaskKind
+
+
+class ProjectPatch(ProjectSettings):
+    name: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+        | None
+    ) = None
+
+
+class ProjectOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    kind: TaskKind
+    guidelines: str
+    overlap: int
+    span_labels: list[str]
+    aspects: list[str]
+    allow_tie: bool
+    lease_seconds: int
+    created_by: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: int
+
+
+class MemberOut(BaseModel):
+    user_id: int
+    email: str
+    role: str
+    added_at: datetime
+
+
+class Page(BaseModel):
+    items: list[Any]
+    next_cursor: str | None

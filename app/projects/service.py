@@ -1,0 +1,130 @@
+"""Project rules: creation, settings, and the membership check every project route goes through."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, exists, select, true, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from app.audit.service import record
+from app.auth.models import Role, User
+from app.auth.service import Principal, require_role
+from app.errors import Invalid, NotFound
+from app.items.models import Item
+from app.pagination import Keyset
+from app.projects.models import Project, ProjectMember, TaskKind
+from app.projects.schemas import MemberOut, ProjectCreate, ProjectPatch, ProjectSettings
+
+
+def visible_to(principal: Principal) -> ColumnElement[bool]:
+    """The SQL condition "this project is visible to the caller": admins see all, others members."""
+    if principal.is_admin:
+        return true()
+    return exists().where(
+        ProjectMember.project_id == Project.id, ProjectMember.user_id == principal.id
+    )
+
+
+def get_project(
+    session: Session, principal: Principal, project_id: int, *, for_update: bool = False
+) -> Project:
+    """The project if the caller may see it; 404 otherwise, so ids of others' projects leak nothing."""
+    stmt = select(Project).where(Project.id == project_id, visible_to(principal))
+    if for_update:
+        stmt = stmt.with_for_update()
+    project = session.scalars(stmt).one_or_none()
+    if project is None:
+        raise NotFound(f"Project {project_id} does not exist or you are not a member of it.")
+    return project
+
+
+def _check_kind_settings(kind: TaskKind, s: ProjectSettings) -> None:
+    if s.span_labels is not None and kind is not TaskKind.span and s.span_labels:
+        raise Invalid("span_labels only apply to span projects.")
+    if s.aspects and kind is not TaskKind.pairwise:
+        raise Invalid("aspects only apply to pairwise projects.")
+
+
+def create_project(session: Session, principal: Principal, body: ProjectCreate) -> Project:
+    require_role(principal, Role.researcher)
+    _check_kind_settings(body.kind, body)
+    if body.kind is TaskKind.span and not body.span_labels:
+        raise Invalid("A span project needs at least one entry in span_labels.")
+    values = body.model_dump(exclude_none=True, exclude={"kind"})
+    project = Project(**values, kind=body.kind.value, created_by=principal.id)
+    session.add(project)
+    session.flush()
+    # The creator works in the project like any member.
+    session.add(ProjectMember(project_id=project.id, user_id=principal.id))
+    record(session, principal.id, "project.create", "project", project.id, name=project.name)
+    session.flush()
+    session.refresh(project)
+    return project
+
+
+def update_project(
+    session: Session, principal: Principal, project_id: int, body: ProjectPatch
+) -> Project:
+    require_role(principal, Role.researcher)
+    project = get_project(session, principal, project_id, for_update=True)
+    kind = TaskKind(project.kind)
+    _check_kind_settings(kind, body)
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if kind is TaskKind.span and changes.get("span_labels") == []:
+        raise Invalid("A span project needs at least one entry in span_labels.")
+    if "overlap" in changes and changes["overlap"] != project.overlap:
+        # remaining = overlap - taken stays exact under a shift of overlap.
+        session.execute(
+            update(Item)
+            .where(Item.project_id == project.id)
+            .values(remaining=Item.remaining + (changes["overlap"] - project.overlap))
+        )
+    for field, value in changes.items():
+        setattr(project, field, value)
+    record(session, principal.id, "project.update", "project", project.id, **changes)
+    session.flush()
+    session.refresh(project)
+    return project
+
+
+def list_projects(session: Session, principal: Principal, page: Keyset) -> list[Project]:
+    stmt = select(Project).where(visible_to(principal)).order_by(Project.id).limit(page.limit + 1)
+    if page.after_id is not None:
+        stmt = stmt.where(Project.id > page.after_id)
+    return list(session.scalars(stmt))
+
+
+def add_member(session: Session, principal: Principal, project_id: int, user_id: int) -> None:
+    require_role(principal, Role.researcher)
+    project = get_project(session, principal, project_id)
+    if session.get(User, user_id) is None:
+        raise NotFound(f"User {user_id} does not exist.")
+    session.execute(
+        insert(ProjectMember)
+        .values(project_id=project.id, user_id=user_id)
+        .on_conflict_do_nothing()
+    )
+    record(session, principal.id, "project.member_add", "project", project.id, user_id=user_id)
+
+
+def remove_member(session: Session, principal: Principal, project_id: int, user_id: int) -> None:
+    require_role(principal, Role.researcher)
+    project = get_project(session, principal, project_id)
+    member = session.get(ProjectMember, (project.id, user_id))
+    if member is None:
+        raise NotFound(f"User {user_id} is not a member of project {project.id}.")
+    session.delete(member)
+    record(session, principal.id, "project.member_remove", "project", project.id, user_id=user_id)
+
+
+def list_members(session: Session, principal: Principal, project_id: int) -> Sequence[MemberOut]:
+    project = get_project(session, principal, project_id)
+    rows = session.execute(
+        select(User.id, User.email, User.role, ProjectMember.created_at)
+        .join(ProjectMember, ProjectMember.user_id == User.id)
+        .where(ProjectMember.project_id == project.id)
+        .order_by(User.id)
+    )
+    return [MemberOut(user_id=r[0], email=r[1], role=r[2], added_at=r[3]) for r in rows]

@@ -1,0 +1,1 @@
+"""Celery workers: thin tasks that call the domain services in app/."""
