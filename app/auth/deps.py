@@ -18,7 +18,9 @@ SESSION_COOKIE = "tandem_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-DbSession = Annotated[Session, Depends(request_session)]
+# scope="function": commit before the response is sent, so a client never sees a write
+# acknowledged that is not yet durable (or that later fails to commit).
+DbSession = Annotated[Session, Depends(request_session, scope="function")]
 
 
 def _bearer(request: Request) -> str | None:
