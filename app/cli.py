@@ -11,8 +11,9 @@ import typer
 from app.auth.models import Role
 from app.config import get_settings
 
-cli = typer.Typer(help="Tandem: collect human and AI feedback for aligning language models.",
-                  no_args_is_help=True)
+cli = typer.Typer(
+    help="Tandem: collect human and AI feedback for aligning language models.", no_args_is_help=True
+)
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_cli = typer.Typer(help="User accounts.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
@@ -78,8 +79,9 @@ def serve(
     import uvicorn
 
     get_settings().resolved_secret_key()
-    uvicorn.run("app.main:app", host=host, port=port, workers=workers, access_log=False,
-                proxy_headers=True)
+    uvicorn.run(
+        "app.main:app", host=host, port=port, workers=workers, access_log=False, proxy_headers=True
+    )
 
 
 @cli.command()
@@ -89,8 +91,20 @@ def worker(
     beat: bool = typer.Option(False, help="Also run the periodic sweeper in this process."),
 ) -> None:
     """Run a Celery worker."""
-    args = [sys.executable, "-m", "celery", "-A", "worker.celery_app:celery_app", "worker",
-            "-Q", queues, "--concurrency", str(concurrency), "--loglevel", "INFO"]
+    args = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app:celery_app",
+        "worker",
+        "-Q",
+        queues,
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        "INFO",
+    ]
     if beat:
         args.append("--beat")
     raise typer.Exit(subprocess.call(args, env=os.environ.copy()))
@@ -102,7 +116,7 @@ def up(
     port: int = typer.Option(8000),
     worker: bool = typer.Option(True, help="Start a Celery worker too."),
 ) -> None:
-    """Start everything: embedded PostgreSQL/Valkey unless URLs are set, migrations, demo, web, worker."""
+    """Start everything: embedded servers (unless URLs are set), migrations, demo, web, worker."""
     from app.runtime.launcher import up as run_up
 
     raise typer.Exit(run_up(host=host, port=port, with_worker=worker))

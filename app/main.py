@@ -26,10 +26,11 @@ JSON_BODY_LIMIT = 4 * 1024 * 1024
 
 
 def _describe_validation(exc: RequestValidationError) -> tuple[int, str]:
-    errors = exc.errors()
-    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    errors = list(exc.errors())
+    first: dict[str, Any] = dict(errors[0]) if errors else {"loc": (), "msg": "invalid request"}
     if first.get("type") == "json_invalid":
-        reason = (first.get("ctx") or {}).get("error", "malformed JSON")
+        ctx = first.get("ctx") or {}
+        reason = ctx.get("error", "malformed JSON") if isinstance(ctx, dict) else "malformed JSON"
         return 400, f"Request body is not valid JSON: {reason}."
     where = ".".join(str(p) for p in first.get("loc", ()))
     more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""

@@ -37,8 +37,19 @@ os.environ["TANDEM_SECRET_KEY"] = secrets.token_urlsafe(48)
 os.environ["TANDEM_DATA_DIR"] = str(_TMP)
 os.environ.setdefault("TANDEM_LOGIN_ATTEMPTS_PER_MINUTE", "1000")
 
-TABLES = ("annotations", "assignments", "responses", "items", "project_members", "job_blobs",
-          "jobs", "projects", "api_tokens", "audit_log", "users")
+TABLES = (
+    "annotations",
+    "assignments",
+    "responses",
+    "items",
+    "project_members",
+    "job_blobs",
+    "jobs",
+    "projects",
+    "api_tokens",
+    "audit_log",
+    "users",
+)
 
 
 def _admin_conn() -> psycopg.Connection:
@@ -151,7 +162,9 @@ def make_items(kind: str, n: int, prefix: str = "x") -> list[dict[str, object]]:
         {
             "external_id": f"{prefix}-{i}",
             "prompt": f"prompt {i}",
-            "responses": [{"text": f"response {i}.{j} 🙂 日本", "model": f"m{j}"} for j in range(count)],
+            "responses": [
+                {"text": f"response {i}.{j} 🙂 日本", "model": f"m{j}"} for j in range(count)
+            ],
         }
         for i in range(n)
     ]
@@ -171,10 +184,14 @@ def project_factory(researcher: Actor) -> Callable[..., dict[str, object]]:
         assert r.status_code == 201, r.text
         project: dict[str, object] = r.json()
         if items:
-            r = researcher.client.post(f"/api/v1/projects/{project['id']}/items", json=make_items(kind, items))
+            r = researcher.client.post(
+                f"/api/v1/projects/{project['id']}/items", json=make_items(kind, items)
+            )
             assert r.status_code == 201, r.text
         for m in members:
-            r = researcher.client.post(f"/api/v1/projects/{project['id']}/members", json={"user_id": m.id})
+            r = researcher.client.post(
+                f"/api/v1/projects/{project['id']}/members", json={"user_id": m.id}
+            )
             assert r.status_code == 201, r.text
         return project
 
@@ -192,8 +209,19 @@ def live_server(database: str) -> Iterator[str]:
     """The app under uvicorn in a subprocess, for tests that need real concurrent HTTP."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
         env=os.environ.copy(),
     )
     url = f"http://127.0.0.1:{port}"

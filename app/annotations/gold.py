@@ -38,7 +38,7 @@ def normalize_expected(
 def score(
     kind: str, expected: dict[str, Any], stored: dict[str, Any], ids_by_position: list[int]
 ) -> float | None:
-    """Agreement of a stored annotation with the expected answer, in [0, 1]; None if not comparable."""
+    """Agreement of a stored annotation with the expected answer in [0, 1]; None: not comparable."""
 
     def rid(pos: int | None) -> int | None:
         return None if pos is None else ids_by_position[pos]

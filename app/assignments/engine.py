@@ -196,7 +196,8 @@ def submit(
     if client_submission_id is not None:
         prior = _existing(
             session,
-            "SELECT id, over_quota FROM annotations WHERE user_id = :uid AND client_submission_id = :c",
+            "SELECT id, over_quota FROM annotations"
+            " WHERE user_id = :uid AND client_submission_id = :c",
             {"uid": principal.id, "c": client_submission_id},
         )
         if prior is not None:

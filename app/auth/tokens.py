@@ -1,4 +1,4 @@
-"""Opaque random tokens: handed out once, stored as sha256 digests, and CSRF tokens bound to them."""
+"""Opaque random tokens, stored as sha256 digests, and the CSRF tokens bound to them."""
 
 from __future__ import annotations
 

@@ -22,24 +22,34 @@ ADMIN_EMAIL = "admin@demo.tandem"
 ANNOTATOR_EMAIL = "annotator@demo.tandem"
 
 _QA = [
-    ("How do I reverse a list in Python?",
-     "Use slicing: `items[::-1]` returns a reversed copy, and `items.reverse()` reverses in place.",
-     "Python lists cannot be reversed; convert them to a tuple first."),
-    ("What causes the seasons on Earth?",
-     "The tilt of Earth's axis (about 23.4°) changes how directly sunlight hits each hemisphere.",
-     "Seasons happen because Earth is closer to the Sun in summer."),
-    ("Explain what a hash map is in one paragraph.",
-     "A hash map stores key-value pairs in an array of buckets; a hash function turns each key "
-     "into a bucket index, giving average O(1) lookups.",
-     "A hash map is a map drawn with hash marks, used in cartography."),
-    ("Write a haiku about autumn.",
-     "Crisp leaves drift and fall\nthe maple lets go of red\nwind carries the year",
-     "Autumn is a season. Leaves fall. It is cold. The end."),
-    ("What is 17 × 23?", "17 × 23 = 391.", "17 × 23 = 401."),
-    ("Summarise the plot of Romeo and Juliet in two sentences.",
-     "Two young lovers from feuding families in Verona marry in secret. A chain of "
-     "misunderstandings ends with both taking their own lives, which reconciles their families.",
-     "Romeo and Juliet is about a war between Rome and Juliet's kingdom."),
+    (
+        "How do I reverse a list in Python?",
+        "Use slicing: `items[::-1]` returns a reversed copy; `items.reverse()` reverses in place.",
+        "Python lists cannot be reversed; convert them to a tuple first.",
+    ),
+    (
+        "What causes the seasons on Earth?",
+        "The tilt of Earth's axis (about 23.4°) changes how directly sunlight hits each half.",
+        "Seasons happen because Earth is closer to the Sun in summer.",
+    ),
+    (
+        "Explain what a hash map is in one paragraph.",
+        "A hash map stores key-value pairs in an array of buckets; a hash function turns each key "
+        "into a bucket index, giving average O(1) lookups.",
+        "A hash map is a map drawn with hash marks, used in cartography.",
+    ),
+    (
+        "Write a haiku about autumn.",
+        "Crisp leaves drift and fall\nthe maple lets go of red\nwind carries the year",
+        "Autumn is a season. Leaves fall. It is cold. The end.",
+    ),
+    ("What is 17 * 23?", "17 * 23 = 391.", "17 * 23 = 401."),
+    (
+        "Summarise the plot of Romeo and Juliet in two sentences.",
+        "Two young lovers from feuding families in Verona marry in secret. A chain of "
+        "misunderstandings ends with both taking their own lives, which reconciles their families.",
+        "Romeo and Juliet is about a war between Rome and Juliet's kingdom.",
+    ),
 ]
 
 
@@ -56,8 +66,17 @@ def _rows(kind: TaskKind) -> list[tuple[int, dict[str, Any]]]:
             ]
         else:
             responses = [{"text": bad if n % 2 else good, "model": "demo"}]
-        rows.append((n, {"external_id": f"demo-{kind.value}-{n}", "prompt": prompt,
-                         "responses": responses, "metadata": {"source": "demo"}}))
+        rows.append(
+            (
+                n,
+                {
+                    "external_id": f"demo-{kind.value}-{n}",
+                    "prompt": prompt,
+                    "responses": responses,
+                    "metadata": {"source": "demo"},
+                },
+            )
+        )
     return rows
 
 

@@ -26,7 +26,7 @@ SPOOL_IN_MEMORY = 1024 * 1024
 async def _spool(request: Request) -> tuple[IO[bytes], int]:
     """Copy the upload to a temp file (kept in memory while small); the file part for multipart."""
     content_type = request.headers.get("content-type", "")
-    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
     if content_type.startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=5)
         upload = form.get("file")

@@ -38,7 +38,10 @@ def _row_error(n: int, err: ValidationError) -> Invalid:
     where = ".".join(str(p) for p in first["loc"])
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
-        msg = "is not a field of an item (fields: external_id, prompt, responses, metadata, priority, is_gold, gold_answer)"
+        msg = (
+            "is not a field of an item (fields: external_id, prompt, responses, metadata,"
+            " priority, is_gold, gold_answer)"
+        )
     return Invalid(f"row {n}: {where + ': ' if where else ''}{msg}.", row=n)
 
 
@@ -196,7 +199,7 @@ def queue_import(
 
 
 def run_import_job(session: Session, job: Job, progress: Progress) -> dict[str, Any]:
-    """Job handler: spool the stored upload to a temp file and import it in the job's transaction."""
+    """Job handler: spool the stored upload to a temp file, import it in the job's transaction."""
     project = session.get_one(Project, job.project_id)
     total = max(int(job.params.get("bytes", 1)), 1)
     with tempfile.TemporaryFile() as f:

@@ -30,7 +30,7 @@ def visible_to(principal: Principal) -> ColumnElement[bool]:
 def get_project(
     session: Session, principal: Principal, project_id: int, *, for_update: bool = False
 ) -> Project:
-    """The project if the caller may see it; 404 otherwise, so ids of others' projects leak nothing."""
+    """The project if the caller may see it; else 404, so others' project ids leak nothing."""
     stmt = select(Project).where(Project.id == project_id, visible_to(principal))
     if for_update:
         stmt = stmt.with_for_update()

@@ -19,8 +19,12 @@ def _state() -> tuple[int, list[tuple[int, str]]]:
     return n, [tuple(r) for r in rows]  # type: ignore[misc]
 
 
-def _task(make_user: Callable[..., Actor], project_factory: Callable[..., dict[str, Any]],
-          kind: str, **settings: Any) -> tuple[Actor, dict[str, Any]]:
+def _task(
+    make_user: Callable[..., Actor],
+    project_factory: Callable[..., dict[str, Any]],
+    kind: str,
+    **settings: Any,
+) -> tuple[Actor, dict[str, Any]]:
     ann = make_user()
     p = project_factory(kind, items=1, members=(ann,), **settings)
     r = ann.client.post(f"/api/v1/projects/{p['id']}/tasks/next")
@@ -36,7 +40,13 @@ CASES: list[tuple[str, dict[str, Any], Any, int, str]] = [
     ("pairwise", {"allow_tie": False}, {"choice": "tie"}, 422, "ties are not allowed"),
     ("pairwise", {}, {"choice": "a", "strength": 4}, 422, "payload.strength"),
     ("pairwise", {}, {"choice": "a", "strength": "2"}, 422, "payload.strength"),
-    ("pairwise", {"aspects": ["style"]}, {"choice": "a", "aspects": {"tone": "a"}}, 422, "unknown aspect 'tone'"),
+    (
+        "pairwise",
+        {"aspects": ["style"]},
+        {"choice": "a", "aspects": {"tone": "a"}},
+        422,
+        "unknown aspect 'tone'",
+    ),
     ("pairwise", {}, {"choice": "a", "confidence": 3}, 422, "payload.confidence"),
     ("pairwise", {}, {"kind": "ranking", "order": [1, 2]}, 422, "this is a pairwise project"),
     ("pairwise", {}, ["a"], 422, "payload"),
@@ -45,7 +55,13 @@ CASES: list[tuple[str, dict[str, Any], Any, int, str]] = [
     ("ranking", {}, {"order": "1,2"}, 422, "payload.order"),
     ("span", {}, {"spans": [{"start": 5, "end": 2, "label": "bad"}]}, 422, "start < end"),
     ("span", {}, {"spans": [{"start": 0, "end": 10_000, "label": "bad"}]}, 422, "code points"),
-    ("span", {}, {"spans": [{"start": -1, "end": 2, "label": "bad"}]}, 422, "payload.spans.0.start"),
+    (
+        "span",
+        {},
+        {"spans": [{"start": -1, "end": 2, "label": "bad"}]},
+        422,
+        "payload.spans.0.start",
+    ),
     ("span", {}, {"spans": [{"start": 0, "end": 2, "label": "nope"}]}, 422, "'nope' is not one of"),
     ("span", {}, {"spans": [{"start": 0, "end": 2}]}, 422, "payload.spans.0.label"),
     ("span", {}, {"spans": [], "overall": 9}, 422, "payload.overall"),
@@ -58,12 +74,19 @@ CASES: list[tuple[str, dict[str, Any], Any, int, str]] = [
 
 @pytest.mark.parametrize(("kind", "settings", "payload", "status", "words"), CASES)
 def test_bad_payload_is_rejected_and_changes_nothing(
-    make_user: Callable[..., Actor], project_factory: Callable[..., dict[str, Any]],
-    kind: str, settings: dict[str, Any], payload: Any, status: int, words: str,
+    make_user: Callable[..., Actor],
+    project_factory: Callable[..., dict[str, Any]],
+    kind: str,
+    settings: dict[str, Any],
+    payload: Any,
+    status: int,
+    words: str,
 ) -> None:
     ann, task = _task(make_user, project_factory, kind, **settings)
     before = _state()
-    r = ann.client.post(f"/api/v1/assignments/{task['assignment_id']}/submit", json={"payload": payload})
+    r = ann.client.post(
+        f"/api/v1/assignments/{task['assignment_id']}/submit", json={"payload": payload}
+    )
     assert r.status_code == status, r.text
     assert words in r.json()["detail"]
     assert _state() == before
@@ -75,9 +98,13 @@ def test_ranking_with_a_repeated_response_names_it(
     ann, task = _task(make_user, project_factory, "ranking")
     ids = [r["id"] for r in task["item"]["responses"]]
     order = [ids[0], ids[0], ids[1], ids[2]]
-    r = ann.client.post(f"/api/v1/assignments/{task['assignment_id']}/submit", json={"payload": {"order": order}})
+    r = ann.client.post(
+        f"/api/v1/assignments/{task['assignment_id']}/submit", json={"payload": {"order": order}}
+    )
     assert r.status_code == 422
-    assert f"repeated [{ids[0]}]" in r.json()["detail"] and f"missing [{ids[3]}]" in r.json()["detail"]
+    assert (
+        f"repeated [{ids[0]}]" in r.json()["detail"] and f"missing [{ids[3]}]" in r.json()["detail"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -92,14 +119,18 @@ def test_ranking_with_a_repeated_response_names_it(
     ],
 )
 def test_malformed_request_bodies(
-    make_user: Callable[..., Actor], project_factory: Callable[..., dict[str, Any]],
-    body: bytes, status: int, words: str,
+    make_user: Callable[..., Actor],
+    project_factory: Callable[..., dict[str, Any]],
+    body: bytes,
+    status: int,
+    words: str,
 ) -> None:
     ann, task = _task(make_user, project_factory, "pairwise")
     before = _state()
     r = ann.client.post(
         f"/api/v1/assignments/{task['assignment_id']}/submit",
-        content=body, headers={"Content-Type": "application/json"},
+        content=body,
+        headers={"Content-Type": "application/json"},
     )
     assert r.status_code == status, r.text
     assert words in r.json()["detail"]
@@ -130,7 +161,8 @@ def test_oversize_chunked_body_gets_413(
 
     r = ann.client.post(
         f"/api/v1/assignments/{task['assignment_id']}/submit",
-        content=chunks(), headers={"Content-Type": "application/json"},
+        content=chunks(),
+        headers={"Content-Type": "application/json"},
     )
     assert r.status_code == 413
     assert _state()[0] == 0

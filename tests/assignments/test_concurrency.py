@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -34,7 +33,9 @@ async def _annotate_until_done(
                 s = await client.post(f"/api/v1/assignments/{aid}/skip", json={"reason": "unsure"})
                 assert s.status_code == 200, s.text
                 continue
-            s = await client.post(f"/api/v1/assignments/{aid}/submit", json={"payload": {"choice": "a"}})
+            s = await client.post(
+                f"/api/v1/assignments/{aid}/submit", json={"payload": {"choice": "a"}}
+            )
             assert s.status_code == 201, s.text
             done += 1
 
@@ -116,8 +117,10 @@ def test_abandoned_leases_are_reclaimed_under_load(
 
     async def run() -> list[int]:
         return await asyncio.gather(
-            *(_annotate_until_done(live_server, w.token, pid, random.Random(n), 0.0)
-              for n, w in enumerate(workers))
+            *(
+                _annotate_until_done(live_server, w.token, pid, random.Random(n), 0.0)
+                for n, w in enumerate(workers)
+            )
         )
 
     asyncio.run(run())

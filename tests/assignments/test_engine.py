@@ -68,8 +68,10 @@ def test_pairwise_choice_is_stored_as_the_response_shown_in_that_position(
     a_id, b_id = (r["id"] for r in task["item"]["responses"])
     r = ann.client.post(
         f"/api/v1/assignments/{task['assignment_id']}/submit",
-        json={"payload": {"choice": "b", "strength": 2, "aspects": {"honesty": "a"}},
-              "time_spent_ms": 1234},
+        json={
+            "payload": {"choice": "b", "strength": 2, "aspects": {"honesty": "a"}},
+            "time_spent_ms": 1234,
+        },
     )
     assert r.status_code == 201, r.text
     [(payload, shown, ms)] = _sql(
@@ -85,7 +87,9 @@ def test_items_with_fewer_annotations_and_higher_priority_come_first(
     make_user: Callable[..., Actor], researcher: Actor
 ) -> None:
     a1, a2 = make_user(), make_user()
-    pid = researcher.client.post("/api/v1/projects", json={"name": "p", "kind": "critique", "overlap": 2}).json()["id"]
+    pid = researcher.client.post(
+        "/api/v1/projects", json={"name": "p", "kind": "critique", "overlap": 2}
+    ).json()["id"]
     rows = [
         {"external_id": "low", "prompt": "p", "responses": [{"text": "t"}]},
         {"external_id": "high", "prompt": "p", "responses": [{"text": "t"}], "priority": 5},
@@ -99,8 +103,10 @@ def test_items_with_fewer_annotations_and_higher_priority_come_first(
         task = _next(actor, pid)
         assert task is not None
         seen.append(task["item"]["external_id"])
-        actor.client.post(f"/api/v1/assignments/{task['assignment_id']}/submit",
-                          json={"payload": {"critique": "ok"}})
+        actor.client.post(
+            f"/api/v1/assignments/{task['assignment_id']}/submit",
+            json={"payload": {"critique": "ok"}},
+        )
     # priority first; then the item nobody has started over the half-done one
     assert seen == ["high", "high", "low"]
 
@@ -125,8 +131,10 @@ def test_own_expired_lease_comes_back_with_its_draft_and_order(
     p = project_factory(items=2, members=(ann,))
     t1 = _next(ann, p["id"])
     assert t1 is not None
-    r = ann.client.put(f"/api/v1/assignments/{t1['assignment_id']}/draft",
-                       json={"draft": {"choice": "a", "rationale": "half-writ"}})
+    r = ann.client.put(
+        f"/api/v1/assignments/{t1['assignment_id']}/draft",
+        json={"draft": {"choice": "a", "rationale": "half-writ"}},
+    )
     assert r.status_code == 200, r.text
     _expire(t1["assignment_id"])
     again = _next(ann, p["id"])
@@ -147,8 +155,13 @@ def test_late_submit_with_free_slot_counts(
     assert _next(a2, p["id"]) is not None or True  # reclaims; a2 takes the slot back...
     # ...so give a2's lease back and check a1's late answer is counted when the slot is free.
     [(a2_aid,)] = _sql("SELECT id FROM assignments WHERE user_id = :u", u=a2.id)
-    assert a2.client.post(f"/api/v1/assignments/{a2_aid}/skip", json={"reason": "unsure"}).status_code == 200
-    r = a1.client.post(f"/api/v1/assignments/{t1['assignment_id']}/submit", json={"payload": {"choice": "a"}})
+    assert (
+        a2.client.post(f"/api/v1/assignments/{a2_aid}/skip", json={"reason": "unsure"}).status_code
+        == 200
+    )
+    r = a1.client.post(
+        f"/api/v1/assignments/{t1['assignment_id']}/submit", json={"payload": {"choice": "a"}}
+    )
     assert r.status_code == 201 and r.json()["over_quota"] is False
     [(remaining,)] = _sql("SELECT remaining FROM items")
     assert remaining == 0
@@ -164,9 +177,13 @@ def test_late_submit_whose_slot_was_retaken_is_kept_and_flagged(
     _expire(t1["assignment_id"])
     t2 = _next(a2, p["id"])
     assert t2 is not None
-    late = a1.client.post(f"/api/v1/assignments/{t1['assignment_id']}/submit", json={"payload": {"choice": "a"}})
+    late = a1.client.post(
+        f"/api/v1/assignments/{t1['assignment_id']}/submit", json={"payload": {"choice": "a"}}
+    )
     assert late.status_code == 201 and late.json()["over_quota"] is True
-    on_time = a2.client.post(f"/api/v1/assignments/{t2['assignment_id']}/submit", json={"payload": {"choice": "b"}})
+    on_time = a2.client.post(
+        f"/api/v1/assignments/{t2['assignment_id']}/submit", json={"payload": {"choice": "b"}}
+    )
     assert on_time.status_code == 201 and on_time.json()["over_quota"] is False
     rows = _sql("SELECT user_id, over_quota FROM annotations ORDER BY id")
     assert [tuple(r) for r in rows] == [(a1.id, True), (a2.id, False)]
@@ -180,7 +197,9 @@ def test_expired_lease_not_retaken_is_still_accepted(
     t = _next(ann, p["id"])
     assert t is not None
     _expire(t["assignment_id"])
-    r = ann.client.post(f"/api/v1/assignments/{t['assignment_id']}/submit", json={"payload": {"choice": "tie"}})
+    r = ann.client.post(
+        f"/api/v1/assignments/{t['assignment_id']}/submit", json={"payload": {"choice": "tie"}}
+    )
     assert r.status_code == 201 and r.json()["over_quota"] is False
 
 
@@ -196,7 +215,11 @@ def test_double_submit_returns_the_first_annotation(
     second = ann.client.post(url, json={"payload": {"choice": "b"}, "client_submission_id": "c-1"})
     third = ann.client.post(url, json={"payload": {"choice": "b"}})
     assert first.status_code == 201 and second.status_code == 200 and third.status_code == 200
-    assert first.json()["annotation_id"] == second.json()["annotation_id"] == third.json()["annotation_id"]
+    assert (
+        first.json()["annotation_id"]
+        == second.json()["annotation_id"]
+        == third.json()["annotation_id"]
+    )
     assert _sql("SELECT count(*) FROM annotations")[0][0] == 1
 
 
@@ -208,8 +231,10 @@ def test_reused_client_submission_id_on_another_assignment_is_409(
     for n in range(2):
         t = _next(ann, p["id"])
         assert t is not None
-        r = ann.client.post(f"/api/v1/assignments/{t['assignment_id']}/submit",
-                            json={"payload": {"choice": "a"}, "client_submission_id": "same"})
+        r = ann.client.post(
+            f"/api/v1/assignments/{t['assignment_id']}/submit",
+            json={"payload": {"choice": "a"}, "client_submission_id": "same"},
+        )
         assert r.status_code == (201 if n == 0 else 409)
         if n == 1:
             assert "client_submission_id" in r.json()["detail"]
@@ -226,7 +251,9 @@ def test_skipped_item_is_never_served_to_that_annotator_again(
     assert r.status_code == 200 and r.json()["status"] == "skipped"
     assert _next(a1, p["id"]) is None
     assert _next(a2, p["id"]) is not None  # the slot went back to the pool
-    submit = a1.client.post(f"/api/v1/assignments/{t['assignment_id']}/submit", json={"payload": {"choice": "a"}})
+    submit = a1.client.post(
+        f"/api/v1/assignments/{t['assignment_id']}/submit", json={"payload": {"choice": "a"}}
+    )
     assert submit.status_code == 409
 
 
@@ -237,10 +264,17 @@ def test_submitting_someone_elses_assignment_is_403(
     p = project_factory(items=1, members=(a1, a2))
     t = _next(a1, p["id"])
     assert t is not None
-    r = a2.client.post(f"/api/v1/assignments/{t['assignment_id']}/submit", json={"payload": {"choice": "a"}})
+    r = a2.client.post(
+        f"/api/v1/assignments/{t['assignment_id']}/submit", json={"payload": {"choice": "a"}}
+    )
     assert r.status_code == 403
     assert a2.client.post(f"/api/v1/assignments/{t['assignment_id']}/skip").status_code == 403
-    assert a2.client.put(f"/api/v1/assignments/{t['assignment_id']}/draft", json={"draft": {}}).status_code == 403
+    assert (
+        a2.client.put(
+            f"/api/v1/assignments/{t['assignment_id']}/draft", json={"draft": {}}
+        ).status_code
+        == 403
+    )
     assert _sql("SELECT count(*) FROM annotations")[0][0] == 0
 
 
@@ -251,7 +285,10 @@ def test_everything_is_done_gives_204_and_overlap_is_reached(
     p = project_factory(items=4, members=tuple(annotators), overlap=2)
     for ann in annotators:
         while (t := _next(ann, p["id"])) is not None:
-            r = ann.client.post(f"/api/v1/assignments/{t['assignment_id']}/submit", json={"payload": {"choice": "a"}})
+            r = ann.client.post(
+                f"/api/v1/assignments/{t['assignment_id']}/submit",
+                json={"payload": {"choice": "a"}},
+            )
             assert r.status_code == 201
     counts = _sql("SELECT item_id, count(*) FROM annotations GROUP BY item_id")
     assert len(counts) == 4 and all(c == 2 for _, c in counts)
@@ -262,21 +299,29 @@ def test_gold_items_are_served_and_scored(
     make_user: Callable[..., Actor], researcher: Actor
 ) -> None:
     ann = make_user()
-    pid = researcher.client.post("/api/v1/projects", json={"name": "g", "kind": "pairwise"}).json()["id"]
-    rows = [{"prompt": "2+2?", "responses": [{"text": "4"}, {"text": "5"}], "gold_answer": {"choice": "a"}}]
+    pid = researcher.client.post("/api/v1/projects", json={"name": "g", "kind": "pairwise"}).json()[
+        "id"
+    ]
+    rows = [
+        {
+            "prompt": "2+2?",
+            "responses": [{"text": "4"}, {"text": "5"}],
+            "gold_answer": {"choice": "a"},
+        }
+    ]
     assert researcher.client.post(f"/api/v1/projects/{pid}/items", json=rows).status_code == 201
     researcher.client.post(f"/api/v1/projects/{pid}/members", json={"user_id": ann.id})
     t = _next(ann, pid)
     assert t is not None
     correct = next(i for i, r in enumerate(t["item"]["responses"]) if r["text"] == "4")
     choice = "ab"[correct]
-    ann.client.post(f"/api/v1/assignments/{t['assignment_id']}/submit", json={"payload": {"choice": choice}})
+    ann.client.post(
+        f"/api/v1/assignments/{t['assignment_id']}/submit", json={"payload": {"choice": choice}}
+    )
     assert _sql("SELECT gold_score FROM annotations")[0][0] == 1.0
 
 
-def test_span_offsets_are_code_points(
-    make_user: Callable[..., Actor], researcher: Actor
-) -> None:
+def test_span_offsets_are_code_points(make_user: Callable[..., Actor], researcher: Actor) -> None:
     ann = make_user()
     pid = researcher.client.post(
         "/api/v1/projects", json={"name": "s", "kind": "span", "span_labels": ["wrong"]}
@@ -290,12 +335,17 @@ def test_span_offsets_are_code_points(
     start = text_.index("日")
     ok = ann.client.post(
         f"/api/v1/assignments/{t['assignment_id']}/submit",
-        json={"payload": {"spans": [{"start": start, "end": start + 3, "label": "wrong"}], "overall": 4}},
+        json={
+            "payload": {
+                "spans": [{"start": start, "end": start + 3, "label": "wrong"}],
+                "overall": 4,
+            }
+        },
     )
     assert ok.status_code == 201, ok.text
     [(payload,)] = _sql("SELECT payload FROM annotations")
     span = payload["spans"][0]
-    assert text_[span["start"]:span["end"]] == "日本語"
+    assert text_[span["start"] : span["end"]] == "日本語"
 
 
 def test_span_end_may_reach_the_last_code_point_but_not_beyond(
@@ -306,12 +356,18 @@ def test_span_end_may_reach_the_last_code_point_but_not_beyond(
         "/api/v1/projects", json={"name": "s", "kind": "span", "span_labels": ["wrong"]}
     ).json()["id"]
     text_ = "🙂🙂"  # 2 code points, 4 UTF-16 units, 8 UTF-8 bytes
-    researcher.client.post(f"/api/v1/projects/{pid}/items", json=[{"prompt": "p", "responses": [{"text": text_}]}])
+    researcher.client.post(
+        f"/api/v1/projects/{pid}/items", json=[{"prompt": "p", "responses": [{"text": text_}]}]
+    )
     researcher.client.post(f"/api/v1/projects/{pid}/members", json={"user_id": ann.id})
     t = _next(ann, pid)
     assert t is not None
     url = f"/api/v1/assignments/{t['assignment_id']}/submit"
-    bad = ann.client.post(url, json={"payload": {"spans": [{"start": 0, "end": 3, "label": "wrong"}]}})
+    bad = ann.client.post(
+        url, json={"payload": {"spans": [{"start": 0, "end": 3, "label": "wrong"}]}}
+    )
     assert bad.status_code == 422 and "end <= 2" in bad.json()["detail"]
-    ok = ann.client.post(url, json={"payload": {"spans": [{"start": 1, "end": 2, "label": "wrong"}]}})
+    ok = ann.client.post(
+        url, json={"payload": {"spans": [{"start": 1, "end": 2, "label": "wrong"}]}}
+    )
     assert ok.status_code == 201

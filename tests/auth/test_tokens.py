@@ -41,13 +41,17 @@ def test_tokens_are_stored_hashed(make_user: Callable[..., Actor]) -> None:
 
     user = make_user()
     with session_scope() as s:
-        stored = s.execute(text("SELECT token_hash FROM api_tokens WHERE user_id = :u"), {"u": user.id}).scalar_one()
+        stored = s.execute(
+            text("SELECT token_hash FROM api_tokens WHERE user_id = :u"), {"u": user.id}
+        ).scalar_one()
     assert user.token.encode() not in bytes(stored)
     assert len(bytes(stored)) == 32
 
 
 @pytest.mark.parametrize("header", ["Bearer nope", "Basic abc", "Bearer "])
-def test_bad_credentials_get_401(app_client_factory: Callable[[], httpx.Client], header: str) -> None:
+def test_bad_credentials_get_401(
+    app_client_factory: Callable[[], httpx.Client], header: str
+) -> None:
     r = app_client_factory().get("/api/v1/me", headers={"Authorization": header})
     assert r.status_code == 401
     assert r.json()["detail"]
@@ -67,7 +71,9 @@ def test_only_admins_create_users(make_user: Callable[..., Actor]) -> None:
     assert r.status_code == 201 and r.json()["email"] == "new@example.org"
     again = admin.client.post("/api/v1/users", json=body)
     assert again.status_code == 409
-    short = admin.client.post("/api/v1/users", json={**body, "email": "b@x.org", "password": "short"})
+    short = admin.client.post(
+        "/api/v1/users", json={**body, "email": "b@x.org", "password": "short"}
+    )
     assert short.status_code == 422 and "password" in short.json()["detail"]
 
 
@@ -94,7 +100,8 @@ def test_browser_session_needs_csrf_on_writes(
 
 
 def test_login_is_rate_limited(
-    make_user: Callable[..., Actor], app_client_factory: Callable[[], httpx.Client],
+    make_user: Callable[..., Actor],
+    app_client_factory: Callable[[], httpx.Client],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from app.config import get_settings
@@ -103,7 +110,9 @@ def test_login_is_rate_limited(
     user = make_user()
     client = app_client_factory()
     codes = [
-        client.post("/api/v1/auth/token", json={"email": user.email, "password": "wrong-pass"}).status_code
+        client.post(
+            "/api/v1/auth/token", json={"email": user.email, "password": "wrong-pass"}
+        ).status_code
         for _ in range(4)
     ]
     assert codes == [401, 401, 401, 429]
