@@ -17,7 +17,10 @@ def make_celery() -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_default_queue="default",
-        task_queues=(Queue("default"), Queue("gpu")),
+        task_queues=(
+            Queue("default", routing_key="default"),
+            Queue("gpu", routing_key="gpu"),
+        ),
         task_ignore_result=True,  # results live in the jobs table, not in Redis
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 3600},
