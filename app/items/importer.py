@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO, Any
+from typing import IO, Any, cast
 
+import psycopg
+from psycopg.types.json import Jsonb
 from pydantic import ValidationError
-from sqlalchemy import insert, select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.annotations import gold
@@ -21,7 +23,6 @@ from app.audit.service import record
 from app.auth.models import Role
 from app.auth.service import Principal, require_role
 from app.errors import Invalid
-from app.items.models import Item, Response
 from app.items.readers import Format, read_rows, sniff
 from app.items.schemas import RESPONSE_COUNT, ImportResult, ItemIn
 from app.jobs import service as jobs
@@ -31,17 +32,26 @@ from app.projects.models import Project
 from app.projects.service import get_project
 
 BATCH_ROWS = 1000
+SNIFF_BYTES = 64 * 1024  # enough to get past any leading blank lines
+# Driven by the batch's ids, so each is one unique-index probe whatever plan the driver's
+# prepared statement caches (an `IN (...)` list became a filter over the whole project: O(n^2)).
+_EXISTING = text(
+    "SELECT i.external_id FROM unnest(CAST(:ids AS text[])) AS u(external_id)"
+    " JOIN items i ON i.project_id = :pid AND i.external_id = u.external_id"
+)
 
 
 def _row_error(n: int, err: ValidationError) -> Invalid:
     first = err.errors()[0]
     where = ".".join(str(p) for p in first["loc"])
     msg = first["msg"]
-    if first["type"] == "extra_forbidden":
+    if first["type"] == "extra_forbidden" and len(first["loc"]) == 1:
         msg = (
             "is not a field of an item (fields: external_id, prompt, responses, metadata,"
             " priority, is_gold, gold_answer)"
         )
+    elif first["type"] == "extra_forbidden" and first["loc"][0] == "responses":
+        msg = "is not a field of a response (fields: id, text, model)"
     return Invalid(f"row {n}: {where + ': ' if where else ''}{msg}.", row=n)
 
 
@@ -88,6 +98,47 @@ def _batches(rows: Iterable[tuple[int, Any]], project: Project) -> Iterator[list
         yield batch
 
 
+_ITEM_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('items', 'id')) FROM generate_series(1, :n)"
+)
+_COPY_ITEMS = (
+    "COPY items (id, project_id, external_id, prompt, metadata, priority, is_gold, gold_answer,"
+    " remaining) FROM STDIN"
+)
+_COPY_RESPONSES = "COPY responses (item_id, position, external_id, text, model) FROM STDIN"
+
+
+def _copy_in(session: Session, project: Project, items: list[ItemIn]) -> None:
+    """Write items and their responses with COPY (several times faster than INSERTs).
+
+    Item ids are drawn from the identity sequence first, in import order, so that responses
+    can point at them and listing by id gives the import order.
+    """
+    ids = sorted(session.scalars(_ITEM_IDS, {"n": len(items)}))
+    # The session's own connection, so that COPY runs in the import's transaction.
+    raw = cast("psycopg.Connection[Any]", session.connection().connection.driver_connection)
+    with raw.cursor() as cur:
+        with cur.copy(_COPY_ITEMS) as copy:
+            for item_id, i in zip(ids, items, strict=True):
+                copy.write_row(
+                    (
+                        item_id,
+                        project.id,
+                        i.external_id,
+                        i.prompt,
+                        Jsonb(i.metadata),
+                        i.priority,
+                        bool(i.is_gold),
+                        None if i.gold_answer is None else Jsonb(i.gold_answer),
+                        project.overlap,
+                    )
+                )
+        with cur.copy(_COPY_RESPONSES) as copy:
+            for item_id, i in zip(ids, items, strict=True):
+                for pos, r in enumerate(i.responses):
+                    copy.write_row((item_id, pos, r.id, r.text, r.model))
+
+
 def import_rows(
     session: Session,
     project: Project,
@@ -98,18 +149,16 @@ def import_rows(
         text("SELECT pg_advisory_xact_lock(hashtextextended('tandem-import:' || :pid, 0))"),
         {"pid": project.id},
     )
+    # Read the settings again under a share lock: an overlap change (PATCH locks the row FOR
+    # UPDATE and shifts existing items) then either waits for this import to commit, or has
+    # committed and new items start from its overlap; neither misses the other.
+    session.refresh(project, with_for_update={"read": True})
     seen: set[str] = set()
     created = skipped = 0
     for batch in _batches(rows, project):
         ext_ids = [i.external_id for i in batch if i.external_id is not None]
         existing = (
-            set(
-                session.scalars(
-                    select(Item.external_id).where(
-                        Item.project_id == project.id, Item.external_id.in_(ext_ids)
-                    )
-                )
-            )
+            set(session.scalars(_EXISTING, {"pid": project.id, "ids": ext_ids}))
             if ext_ids
             else set()
         )
@@ -122,40 +171,20 @@ def import_rows(
                 seen.add(item.external_id)
             fresh.append(item)
         if fresh:
-            ids = session.scalars(
-                insert(Item).returning(Item.id, sort_by_parameter_order=True),
-                [
-                    {
-                        "project_id": project.id,
-                        "external_id": i.external_id,
-                        "prompt": i.prompt,
-                        "meta": i.metadata,
-                        "priority": i.priority,
-                        "is_gold": bool(i.is_gold),
-                        "gold_answer": i.gold_answer,
-                        "remaining": project.overlap,
-                    }
-                    for i in fresh
-                ],
-            ).all()
-            session.execute(
-                insert(Response),
-                [
-                    {
-                        "item_id": item_id,
-                        "position": pos,
-                        "external_id": r.id,
-                        "text": r.text,
-                        "model": r.model,
-                    }
-                    for item_id, i in zip(ids, fresh, strict=True)
-                    for pos, r in enumerate(i.responses)
-                ],
-            )
+            _copy_in(session, project, fresh)
             created += len(fresh)
         if progress is not None:
             progress(created + skipped)
     return ImportResult(created=created, skipped=skipped)
+
+
+def _format(f: IO[bytes], fmt: Format | None) -> Format:
+    """The format as given, else sniffed; an empty upload is an error either way."""
+    head = f.read(SNIFF_BYTES)
+    f.seek(0)
+    if not head:
+        raise Invalid("The uploaded file is empty.")
+    return sniff(head) if fmt is None else fmt
 
 
 def import_file(
@@ -163,9 +192,7 @@ def import_file(
 ) -> ImportResult:
     require_role(principal, Role.researcher)
     project = get_project(session, principal, project_id)
-    if fmt is None:
-        fmt = sniff(f.read(64))
-        f.seek(0)
+    fmt = _format(f, fmt)
     result = import_rows(session, project, read_rows(f, fmt))
     record(
         session,
@@ -186,9 +213,7 @@ def queue_import(
     """Keep the file in Postgres and import it in a job (for uploads too big for one request)."""
     require_role(principal, Role.researcher)
     project = get_project(session, principal, project_id)
-    if fmt is None:
-        fmt = sniff(f.read(64))
-        f.seek(0)
+    fmt = _format(f, fmt)
     job = jobs.enqueue(
         session, "items.import", {"format": fmt}, project_id=project.id, created_by=principal.id
     )

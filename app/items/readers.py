@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import date, datetime, time
 from typing import IO, Any, Literal
 
 import ijson
 import pyarrow as pa
 import pyarrow.parquet as pq
+from ijson.common import ObjectBuilder
 
 from app.errors import Invalid
 
 Format = Literal["json", "jsonl", "parquet"]
 FORMATS: tuple[Format, ...] = ("json", "jsonl", "parquet")
 PARQUET_MAGIC = b"PAR1"
+MAX_DEPTH = 100  # nesting levels within one row
+_OPEN = frozenset({"start_map", "start_array"})
+_CLOSE = frozenset({"end_map", "end_array"})
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def sniff(head: bytes) -> Format:
@@ -36,20 +42,52 @@ def sniff(head: bytes) -> Format:
 
 
 def read_rows(f: IO[bytes], fmt: Format) -> Iterator[tuple[int, Any]]:
+    if fmt == "parquet":
+        return _parquet(f)
+    # Editors on Windows save UTF-8 with a byte order mark; the JSON parsers reject it.
+    if f.read(len(UTF8_BOM)) != UTF8_BOM:
+        f.seek(0)
     if fmt == "json":
         return _json_array(f)
-    if fmt == "jsonl":
-        return _jsonl(f)
-    return _parquet(f)
+    return _jsonl(f)
 
 
 def _json_array(f: IO[bytes]) -> Iterator[tuple[int, Any]]:
-    n = 0
+    # Rows are built from ijson's flat event stream rather than with ijson.items, whose prefix
+    # strings grow with nesting: a 200 kB row nested 100k deep took gigabytes.
+    events = ijson.basic_parse(f, use_float=True)
+    n, depth = 0, 0
+    builder = ObjectBuilder()
     try:
-        for n, row in enumerate(ijson.items(f, "item", use_float=True), start=1):
-            yield n, row
-    except ijson.JSONError as exc:
-        raise Invalid(f"row {n + 1}: the JSON array is malformed ({exc}).", row=n + 1) from None
+        if next(events, (None, None))[0] != "start_array":
+            raise Invalid(
+                "A JSON upload must be an array of items ([{...}, ...]); for one object per"
+                " line use JSONL."
+            )
+        for event, value in events:
+            if depth == 0:
+                if event == "end_array":
+                    for _ in events:  # only whitespace may follow; the parser checks
+                        pass
+                    return
+                n += 1
+                if event not in _OPEN:
+                    yield n, value
+                    continue
+                builder = ObjectBuilder()
+            builder.event(event, value)
+            if event in _OPEN:
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise Invalid(f"row {n}: nested more than {MAX_DEPTH} levels deep.", row=n)
+            elif event in _CLOSE:
+                depth -= 1
+                if depth == 0:
+                    yield n, builder.value
+    except (ijson.JSONError, UnicodeDecodeError) as exc:
+        row = n if depth else n + 1
+        raise Invalid(f"row {row}: the JSON array is malformed ({exc}).", row=row) from None
+    raise Invalid(f"row {n + 1}: the JSON array is not closed.", row=n + 1)
 
 
 def _jsonl(f: IO[bytes]) -> Iterator[tuple[int, Any]]:
@@ -57,9 +95,12 @@ def _jsonl(f: IO[bytes]) -> Iterator[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            yield n, json.loads(line)
+            row = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise Invalid(f"row {n}: line {n} is not valid JSON ({exc}).", row=n) from None
+        except RecursionError:
+            raise Invalid(f"row {n}: line {n} is nested too deeply.", row=n) from None
+        yield n, row
 
 
 def _plain(value: Any) -> Any:
@@ -74,6 +115,8 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()  # timestamp columns inside metadata: JSON has no date type
     return value
 
 
@@ -92,13 +135,13 @@ def _parquet(f: IO[bytes]) -> Iterator[tuple[int, Any]]:
                 # Parquet has no free-form object type: metadata may come as a JSON string.
                 try:
                     row["metadata"] = json.loads(meta)
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, RecursionError):
                     raise Invalid(f"row {n}: metadata is a string but not JSON.", row=n) from None
             gold = row.get("gold_answer")
             if isinstance(gold, str):
                 try:
                     row["gold_answer"] = json.loads(gold)
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, RecursionError):
                     raise Invalid(
                         f"row {n}: gold_answer is a string but not JSON.", row=n
                     ) from None

@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, or_, select, text, update
+from sqlalchemy import ColumnElement, event, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from app.auth.service import Principal
@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 LOCK_SECONDS = 300
 BLOB_CHUNK = 1024 * 1024
 _PENDING = "tandem_pending_jobs"
+
+
+class LostClaim(Exception):
+    """The job was claimed again after this run's lock ran out: this run's work must not count."""
 
 
 def enqueue(
@@ -120,11 +124,16 @@ def claim(session: Session, job_id: int) -> Job | None:
     return None if claimed is None else session.get_one(Job, job_id)
 
 
-def report_progress(session: Session, job_id: int, progress: float) -> None:
+def _current(job_id: int, attempt: int) -> ColumnElement[bool]:
+    """The job is still running under claim number `attempt` (the claim's fencing token)."""
+    return (Job.id == job_id) & (Job.status == JobStatus.running.value) & (Job.attempts == attempt)
+
+
+def report_progress(session: Session, job_id: int, attempt: int, progress: float) -> None:
     """Progress and lock renewal, committed by the caller in a session of its own."""
     session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.running.value)
+        .where(_current(job_id, attempt))
         .values(
             progress=max(0.0, min(1.0, progress)),
             locked_until=datetime.now(UTC) + timedelta(seconds=LOCK_SECONDS),
@@ -132,10 +141,15 @@ def report_progress(session: Session, job_id: int, progress: float) -> None:
     )
 
 
-def finish(session: Session, job_id: int, result: dict[str, Any]) -> None:
-    session.execute(
+def finish(session: Session, job_id: int, attempt: int, result: dict[str, Any]) -> None:
+    """Mark the job succeeded in the transaction that holds its effect.
+
+    Raises LostClaim (the caller rolls back) if the job was claimed again meanwhile: its lock
+    ran out while this run waited, and the newer run's work is the one that counts.
+    """
+    done = session.execute(
         update(Job)
-        .where(Job.id == job_id)
+        .where(_current(job_id, attempt))
         .values(
             status=JobStatus.succeeded.value,
             result=result,
@@ -144,14 +158,17 @@ def finish(session: Session, job_id: int, result: dict[str, Any]) -> None:
             locked_until=None,
             error=None,
         )
-    )
+        .returning(Job.id)
+    ).scalar_one_or_none()
+    if done is None:
+        raise LostClaim(f"job {job_id} was claimed again after attempt {attempt}")
     session.execute(text("DELETE FROM job_blobs WHERE job_id = :id"), {"id": job_id})
 
 
-def fail(session: Session, job_id: int, error: str) -> None:
+def fail(session: Session, job_id: int, attempt: int, error: str) -> None:
     session.execute(
         update(Job)
-        .where(Job.id == job_id)
+        .where(_current(job_id, attempt))
         .values(
             status=JobStatus.failed.value,
             error=error,

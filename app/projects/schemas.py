@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.projects.models import TaskKind
 
@@ -15,9 +15,11 @@ MAX_SPAN_LABELS = 10
 MAX_ASPECTS = 20
 
 
-def _unique(values: list[str] | None, field: str) -> None:
-    if values is not None and len(set(values)) != len(values):
-        raise ValueError(f"{field} must not repeat a value")
+def _unique(values: list[str]) -> list[str]:
+    # A field validator (not a model one), so that the error's location names the field.
+    if len(set(values)) != len(values):
+        raise ValueError("must not repeat a value")
+    return values
 
 
 class ProjectSettings(BaseModel):
@@ -27,16 +29,14 @@ class ProjectSettings(BaseModel):
 
     guidelines: Annotated[str, StringConstraints(max_length=200_000)] | None = None
     overlap: Annotated[int, Field(ge=1, le=100)] | None = None
-    span_labels: Annotated[list[Label], Field(max_length=MAX_SPAN_LABELS)] | None = None
-    aspects: Annotated[list[Label], Field(max_length=MAX_ASPECTS)] | None = None
+    span_labels: (
+        Annotated[list[Label], Field(max_length=MAX_SPAN_LABELS), AfterValidator(_unique)] | None
+    ) = None
+    aspects: (
+        Annotated[list[Label], Field(max_length=MAX_ASPECTS), AfterValidator(_unique)] | None
+    ) = None
     allow_tie: bool | None = None
     lease_seconds: Annotated[int, Field(ge=10, le=7 * 24 * 3600)] | None = None
-
-    @model_validator(mode="after")
-    def _no_repeats(self) -> ProjectSettings:
-        _unique(self.span_labels, "span_labels")
-        _unique(self.aspects, "aspects")
-        return self
 
 
 class ProjectCreate(ProjectSettings):
