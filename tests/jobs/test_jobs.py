@@ -371,6 +371,9 @@ def test_sweeper_resends_jobs_whose_message_was_lost(
     # Queued for over a minute, or running with a lapsed lock: re-sent. The rest: left alone.
     assert resend_stale_jobs() == 2
     assert queued_job_ids() == sorted([old, lapsed])
+    # Swept again soon after: not sent a second time.
+    assert resend_stale_jobs() == 0
+    assert queued_job_ids() == sorted([old, lapsed])
 
     with start_worker_now():
         assert wait_for(researcher, old)["status"] == "succeeded"
