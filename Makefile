@@ -42,7 +42,8 @@ bench-assign: $(STAMP)
 	$(BIN)/python bench/assign.py $(BENCH_ARGS)
 
 # Browser tests drive Debian's chromium. Installed when missing and we are root (or in CI with
-# passwordless sudo); a non-root developer machine outside CI skips this silently.
+# passwordless sudo); a non-root developer machine outside CI skips this silently. The emoji and
+# CJK fonts only make the screenshots (test-artifacts/screenshots) legible.
 deps-browser:
 	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then sudo=""; \
@@ -56,7 +57,8 @@ deps-browser:
 	fi; \
 	echo "deps-browser: installing chromium with apt-get"; \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+		fonts-noto-color-emoji fonts-wqy-zenhei >/dev/null
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -12,7 +12,10 @@ from fastapi.responses import JSONResponse
 
 from app import __version__
 from app.assignments.api import router as assignments_router
+from app.assignments.pages import data_router as annotate_data_router
+from app.assignments.pages import router as annotate_pages
 from app.auth.api import router as auth_router
+from app.auth.pages import router as auth_pages
 from app.bodylimit import BodySizeLimit
 from app.config import get_settings
 from app.errors import DomainError, RateLimited
@@ -21,6 +24,8 @@ from app.health.metrics import MetricsMiddleware
 from app.items.api import router as items_router
 from app.jobs.api import router as jobs_router
 from app.projects.api import router as projects_router
+from app.projects.pages import router as projects_pages
+from app.web.setup import install_web
 
 JSON_BODY_LIMIT = 4 * 1024 * 1024
 
@@ -68,6 +73,10 @@ def create_app() -> FastAPI:
         assignments_router,
         jobs_router,
         health_router,
+        auth_pages,
+        projects_pages,
+        annotate_pages,
+        annotate_data_router,
     ):
         app.include_router(router)
 
@@ -78,6 +87,7 @@ def create_app() -> FastAPI:
 
     app.add_middleware(BodySizeLimit, limit_for=limit_for)
     app.add_middleware(MetricsMiddleware)
+    install_web(app)  # pages: /static, security headers and CSP nonces (outermost)
     return app
 
 

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, status
 
 from app.auth.deps import CurrentUser, DbSession, Researcher
 from app.pagination import Keyset
-from app.projects import service
-from app.projects.schemas import MemberAdd, MemberOut, Page, ProjectCreate, ProjectOut, ProjectPatch
+from app.projects import progress, service
+from app.projects.schemas import (
+    MemberAdd,
+    MemberOut,
+    Page,
+    ProgressOut,
+    ProjectCreate,
+    ProjectOut,
+    ProjectPatch,
+)
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 
@@ -57,3 +67,9 @@ def add_member(
 @router.delete("/{project_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_member(project_id: int, user_id: int, principal: Researcher, session: DbSession) -> None:
     service.remove_member(session, principal, project_id, user_id)
+
+
+@router.get("/{project_id}/progress", response_model=ProgressOut)
+def get_progress(project_id: int, principal: CurrentUser, session: DbSession) -> ProgressOut:
+    done = progress.project_progress(session, principal, project_id)
+    return ProgressOut(**asdict(done), percent_complete=done.percent_complete)

@@ -83,3 +83,17 @@ class MemberOut(BaseModel):
 class Page(BaseModel):
     items: list[Any]
     next_cursor: str | None
+
+
+class ProgressOut(BaseModel):
+    """GET /projects/{pid}/progress: the project's totals and the caller's own counts."""
+
+    project_id: int
+    items: int
+    items_complete: int = Field(description="Items with `overlap` counted human annotations.")
+    percent_complete: int
+    human_annotations: int
+    live_leases: int
+    my_done: int
+    my_skipped: int
+    my_remaining: int = Field(description="Items the caller could still be served now.")

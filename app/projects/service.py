@@ -128,3 +128,14 @@ def list_members(session: Session, principal: Principal, project_id: int) -> Seq
         .order_by(User.id)
     )
     return [MemberOut(user_id=r[0], email=r[1], role=r[2], added_at=r[3]) for r in rows]
+
+
+def add_member_by_email(
+    session: Session, principal: Principal, project_id: int, email: str
+) -> User:
+    """Add the user with this email (the pages' member form); 404 when there is none."""
+    user = session.scalars(select(User).where(User.email == email.strip().lower())).one_or_none()
+    if user is None:
+        raise NotFound(f"No user has the email {email.strip()}; an admin can create the account.")
+    add_member(session, principal, project_id, user.id)
+    return user

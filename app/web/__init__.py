@@ -1,0 +1,1 @@
+"""Shared plumbing of the HTML pages: templates, CSP nonces, page auth, Markdown, static files."""

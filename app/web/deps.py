@@ -1,0 +1,104 @@
+"""Page dependencies: the logged-in browser user (else a redirect to /login), form CSRF checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
+
+from app.auth.deps import SESSION_COOKIE, DbSession
+from app.auth.models import TokenKind
+from app.auth.service import Principal, resolve_token
+from app.auth.tokens import csrf_matches
+from app.config import get_settings
+from app.errors import DomainError, Forbidden
+from app.web.templating import render
+
+CSRF_FIELD = "csrf_token"
+
+
+class LoginRequired(Exception):
+    """No valid session cookie: the page answers with a redirect to the login form."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+def safe_next(url: str | None) -> str:
+    """Only same-site paths may be a post-login destination (no open redirect)."""
+    if not url or not url.startswith("/") or url.startswith(("//", "/\\")):
+        return "/"
+    return url
+
+
+def page_principal(request: Request, session: DbSession) -> Principal:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    principal = resolve_token(session, cookie, TokenKind.session) if cookie else None
+    if principal is None:
+        # After logging in, come back to the page; a form post is not repeated.
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target if request.method == "GET" else "/")
+    request.state.principal = principal
+    return principal
+
+
+PageUser = Annotated[Principal, Depends(page_principal)]
+
+
+async def form_principal(request: Request, principal: PageUser) -> Principal:
+    """A logged-in user posting an HTML form that carries this session's CSRF token."""
+    form = await request.form()
+    presented = form.get(CSRF_FIELD)
+    if not isinstance(presented, str) or not csrf_matches(
+        get_settings().resolved_secret_key(), principal.token, presented
+    ):
+        raise Forbidden("This form has expired or did not come from Tandem; reload the page.")
+    return principal
+
+
+FormUser = Annotated[Principal, Depends(form_principal)]
+
+
+def _describe(exc: RequestValidationError) -> str:
+    errors = list(exc.errors())
+    if not errors:
+        return "The request was not valid."
+    first = errors[0]
+    where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
+    return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+
+
+class PageRoute(APIRoute):
+    """A route answering in HTML: domain errors become an error page, no session a redirect."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except LoginRequired as exc:
+                return RedirectResponse(f"/login?next={quote(safe_next(exc.next_url))}", 303)
+            except DomainError as exc:
+                return _error_page(request, exc.status_code, exc.message)
+            except RequestValidationError as exc:
+                return _error_page(request, 422, _describe(exc))
+
+        return page_handler
+
+
+def _error_page(request: Request, status: int, message: str) -> Response:
+    principal: Any = getattr(request.state, "principal", None)
+    return render(
+        request,
+        "error.html",
+        {"status": status, "message": message},
+        principal=principal,
+        status_code=status,
+    )

@@ -1,0 +1,75 @@
+"""The Jinja2 environment of the pages (autoescape everywhere) and cache-busted static URLs."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from app import __version__
+from app.auth.service import Principal
+from app.auth.tokens import csrf_token
+from app.config import get_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES_DIR = ROOT / "templates"
+STATIC_DIR = ROOT / "static"
+
+
+@lru_cache(maxsize=256)
+def _static_version(name: str, mtime_ns: int) -> str:
+    return hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
+
+
+def static_url(name: str) -> str:
+    """`/static/<name>?v=<content hash>`: served with a year-long cache, busted by any edit."""
+    path = STATIC_DIR / name
+    return f"/static/{name}?v={_static_version(name, path.stat().st_mtime_ns)}"
+
+
+@lru_cache
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,  # every template, whatever its extension
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["static_url"] = static_url
+    env.globals["version"] = __version__
+    return env
+
+
+def csp_nonce(request: Request) -> str:
+    nonce: str = request.scope.get("state", {}).get("csp_nonce", "")
+    return nonce
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    principal: Principal | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render a page with the CSP nonce, the caller and (when logged in) the CSRF token."""
+    ctx: dict[str, Any] = {
+        "request": request,
+        "nonce": csp_nonce(request),
+        "user": principal,
+        "csrf": (
+            csrf_token(get_settings().resolved_secret_key(), principal.token)
+            if principal is not None and principal.via_cookie
+            else ""
+        ),
+        **(context or {}),
+    }
+    html = environment().get_template(template).render(ctx)
+    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,90 @@
+"""Shared steps of the browser tests: projects through the API, reading back what was stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+
+from tests.conftest import Actor
+
+
+def create_project(
+    researcher: Actor, annotator: Actor, kind: str, items: list[dict[str, Any]], **settings: Any
+) -> int:
+    body: dict[str, Any] = {"name": f"{kind} e2e", "kind": kind, **settings}
+    if kind == "span":
+        body.setdefault("span_labels", ["wrong", "unclear"])
+    r = researcher.client.post("/api/v1/projects", json=body)
+    assert r.status_code == 201, r.text
+    pid = int(r.json()["id"])
+    r = researcher.client.post(f"/api/v1/projects/{pid}/items", json=items)
+    assert r.status_code == 201, r.text
+    r = researcher.client.post(f"/api/v1/projects/{pid}/members", json={"user_id": annotator.id})
+    assert r.status_code == 201, r.text
+    return pid
+
+
+def stored(project_id: int) -> list[dict[str, Any]]:
+    """The annotations of a project as stored, oldest first."""
+    from app.db import session_scope
+
+    with session_scope() as s:
+        rows = s.execute(
+            text(
+                "SELECT a.payload, a.shown_order, a.time_spent_ms, a.client_submission_id,"
+                " a.user_id, a.assignment_id FROM annotations a WHERE a.project_id = :p ORDER BY a.id"
+            ),
+            {"p": project_id},
+        ).mappings()
+        return [dict(r) for r in rows]
+
+
+def skip_reasons(project_id: int) -> list[str]:
+    from app.db import session_scope
+
+    with session_scope() as s:
+        rows = s.execute(
+            text(
+                "SELECT skip_reason FROM assignments WHERE project_id = :p AND status = 'skipped'"
+                " ORDER BY id"
+            ),
+            {"p": project_id},
+        )
+        return [str(r[0]) for r in rows]
+
+
+def response_texts(project_id: int) -> dict[int, str]:
+    from app.db import session_scope
+
+    with session_scope() as s:
+        rows = s.execute(
+            text(
+                "SELECT r.id, r.text FROM responses r JOIN items i ON i.id = r.item_id"
+                " WHERE i.project_id = :p"
+            ),
+            {"p": project_id},
+        )
+        return {int(r[0]): str(r[1]) for r in rows}
+
+
+WAIT_NEXT = """
+prev => {
+  const t = document.getElementById('task');
+  const done = !document.getElementById('done-panel').hidden;
+  return done || (t.dataset.assignmentId && t.dataset.assignmentId !== prev && t.getAttribute('aria-busy') === 'false');
+}
+"""
+
+
+def current_aid(page: Any) -> str:
+    return str(page.evaluate("document.getElementById('task').dataset.assignmentId || ''"))
+
+
+def wait_next(page: Any, prev: str) -> None:
+    page.wait_for_function(WAIT_NEXT, arg=prev)
+
+
+def wait_task(page: Any) -> str:
+    wait_next(page, "")
+    return current_aid(page)
