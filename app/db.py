@@ -40,7 +40,9 @@ def get_engine() -> Engine:
         s.require_database_url(),
         pool_size=s.db_pool_size,
         max_overflow=s.db_max_overflow,
-        pool_pre_ping=True,
+        # No pre-ping (a round trip per request); a dropped connection invalidates the pool
+        # and fails one request instead, and connections are renewed every half hour.
+        pool_recycle=1800,
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -44,7 +45,9 @@ def _describe_validation(exc: RequestValidationError) -> tuple[int, str]:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    get_settings().resolved_secret_key()  # refuse to start with a known or missing key
+    settings = get_settings()
+    settings.resolved_secret_key()  # refuse to start with a known or missing key
+    anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
     yield
 
 

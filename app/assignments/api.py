@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.assignments import engine
 from app.assignments.schemas import SkipIn, SkipOut, SubmitIn, SubmitOut, TaskOut
-from app.auth.deps import CurrentUser, DbSession
-from app.db import retrying
+from app.auth.deps import Credentials, CurrentUser, DbSession, principal_for, request_credentials
+from app.auth.service import Principal
+from app.db import retrying, session_scope
 
 router = APIRouter(prefix="/api/v1", tags=["annotating"])
+
+
+T = TypeVar("T")
+
+
+def _as_caller(creds: Credentials, fn: Callable[[Session, Principal], T]) -> T:
+    """Authenticate and run fn in one transaction on one worker thread.
+
+    The annotate loop is the hot path: one thread hop per request (rather than one per
+    dependency) and one transaction, committed before the response is sent.
+    """
+    with session_scope() as session:
+        principal = principal_for(session, creds)
+        return retrying(session, lambda: fn(session, principal))
+
+
+def _task_json(task: dict[str, Any]) -> dict[str, Any]:
+    return {**task, "expires_at": task["expires_at"].isoformat()}
 
 
 @router.post(
@@ -21,13 +44,14 @@ router = APIRouter(prefix="/api/v1", tags=["annotating"])
     response_model=TaskOut,
     responses={204: {"description": "Nothing is left for you in this project."}},
 )
-def next_task(
-    project_id: int, principal: CurrentUser, session: DbSession, response: Response
-) -> TaskOut | Response:
-    task = retrying(session, lambda: engine.next_task(session, principal, project_id))
+async def next_task(project_id: int, request: Request) -> Response:
+    creds = request_credentials(request)
+    task = await run_in_threadpool(
+        _as_caller, creds, lambda s, p: engine.next_task(s, p, project_id)
+    )
     if task is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    return TaskOut.model_validate(task)
+    return JSONResponse(_task_json(task))
 
 
 @router.post(
@@ -38,27 +62,19 @@ def next_task(
         200: {"model": SubmitOut, "description": "Already submitted: the first annotation."}
     },
 )
-def submit(
-    assignment_id: int,
-    body: SubmitIn,
-    principal: CurrentUser,
-    session: DbSession,
-    response: Response,
-) -> SubmitOut:
-    done = retrying(
-        session,
-        lambda: engine.submit(
-            session,
-            principal,
-            assignment_id,
-            body.payload,
-            body.time_spent_ms,
-            body.client_submission_id,
+async def submit(assignment_id: int, body: SubmitIn, request: Request) -> Response:
+    creds = request_credentials(request)
+    done = await run_in_threadpool(
+        _as_caller,
+        creds,
+        lambda s, p: engine.submit(
+            s, p, assignment_id, body.payload, body.time_spent_ms, body.client_submission_id
         ),
     )
-    if not done.created:
-        response.status_code = status.HTTP_200_OK
-    return SubmitOut(annotation_id=done.annotation_id, over_quota=done.over_quota)
+    return JSONResponse(
+        {"annotation_id": done.annotation_id, "over_quota": done.over_quota},
+        status_code=status.HTTP_201_CREATED if done.created else status.HTTP_200_OK,
+    )
 
 
 @router.post("/assignments/{assignment_id}/skip", response_model=SkipOut)

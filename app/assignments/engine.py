@@ -23,8 +23,6 @@ from app.annotations import gold
 from app.annotations.payloads import SCHEMA_VERSION, TaskContext, parse, resolve
 from app.auth.service import Principal
 from app.errors import Conflict, Forbidden, NotFound
-from app.projects.models import Project
-from app.projects.service import get_project
 
 _LOCK_CLAIMS = text(
     "SELECT pg_advisory_xact_lock(hashtextextended('tandem-claim:' || :pid || ':' || :uid, 0))"
@@ -63,10 +61,11 @@ _CLAIM = """
     WITH candidate AS (
         SELECT i.id FROM items i
         WHERE i.project_id = :pid AND i.remaining > 0
-          AND NOT EXISTS (
-              SELECT 1 FROM assignments a
-              WHERE a.item_id = i.id AND a.user_id = :uid AND a.status <> 'expired'
-          )
+          -- A scalar subquery, not NOT EXISTS: it cannot be turned into an anti-join, so it
+          -- stays one probe of the (item_id, user_id) index even when statistics are stale.
+          AND COALESCE((
+              SELECT a.status FROM assignments a WHERE a.item_id = i.id AND a.user_id = :uid
+          ), 'expired') = 'expired'
         ORDER BY i.priority DESC, i.remaining DESC, i.id
         LIMIT 1
         FOR UPDATE {skip}
@@ -75,6 +74,7 @@ _CLAIM = """
         FROM candidate c WHERE i.id = c.id
         RETURNING i.id
     )
+    , claimed AS (
     INSERT INTO assignments AS a
         (project_id, item_id, user_id, status, shown_order, leased_at, expires_at)
     SELECT :pid, t.id, :uid, 'leased',
@@ -85,7 +85,12 @@ _CLAIM = """
         -- An annotator's own expired lease comes back with its shuffle and draft intact.
         SET status = 'leased', leased_at = EXCLUDED.leased_at, expires_at = EXCLUDED.expires_at
         WHERE a.status = 'expired'
-    RETURNING a.id
+    RETURNING a.id, a.item_id, a.expires_at, a.draft, a.shown_order
+    )
+    SELECT c.id AS assignment_id, c.expires_at, c.draft, c.shown_order,
+           i.id AS item_id, i.external_id, i.prompt,
+           (SELECT json_object_agg(r.id, r.text) FROM responses r WHERE r.item_id = i.id) AS texts
+    FROM claimed c JOIN items i ON i.id = c.item_id
 """
 # First pass skips rows other claimers hold; if that finds nothing, a second pass waits for
 # them, so a locked-but-open last item is not mistaken for "nothing left".
@@ -103,8 +108,39 @@ _TASK = text(
 )
 
 
-def _task(session: Session, project: Project, assignment_id: int) -> dict[str, Any]:
-    row = session.execute(_TASK, {"aid": assignment_id}).mappings().one()
+@dataclass(frozen=True, slots=True)
+class ProjectRules:
+    """The project settings the engine needs, read with the membership check in one query."""
+
+    id: int
+    kind: str
+    lease_seconds: int
+    span_labels: list[str]
+    aspects: list[str]
+    allow_tie: bool
+
+
+_PROJECT = text(
+    """
+    SELECT p.id, p.kind, p.lease_seconds, p.span_labels, p.aspects, p.allow_tie FROM projects p
+    WHERE p.id = :pid AND (:admin OR EXISTS (
+        SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = :uid
+    ))
+    """
+)
+
+
+def project_rules(session: Session, principal: Principal, project_id: int) -> ProjectRules:
+    """Same rule as projects.service.get_project (members only; admins all), on the hot path."""
+    row = session.execute(
+        _PROJECT, {"pid": project_id, "uid": principal.id, "admin": principal.is_admin}
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"Project {project_id} does not exist or you are not a member of it.")
+    return ProjectRules(*row)
+
+
+def _task(project: ProjectRules, row: Any) -> dict[str, Any]:
     texts = row["texts"]
     return {
         "assignment_id": row["assignment_id"],
@@ -123,20 +159,18 @@ def _task(session: Session, project: Project, assignment_id: int) -> dict[str, A
 
 def next_task(session: Session, principal: Principal, project_id: int) -> dict[str, Any] | None:
     """Lease the next item to the caller (or return the lease they already hold); None if done."""
-    project = get_project(session, principal, project_id)
+    project = project_rules(session, principal, project_id)
     params = {"pid": project.id, "uid": principal.id}
     session.execute(_LOCK_CLAIMS, params)
     held = session.execute(_RESUME, params).scalar_one_or_none()
     if held is not None:
-        return _task(session, project, held)
+        return _task(project, session.execute(_TASK, {"aid": held}).mappings().one())
     session.execute(_RECLAIM, {"pid": project.id})
     claim = {**params, "lease": project.lease_seconds}
-    aid = session.execute(_CLAIM_SKIP, claim).scalar_one_or_none()
-    if aid is None:
-        aid = session.execute(_CLAIM_WAIT, claim).scalar_one_or_none()
-    if aid is None:
-        return None
-    return _task(session, project, aid)
+    row = session.execute(_CLAIM_SKIP, claim).mappings().one_or_none()
+    if row is None:
+        row = session.execute(_CLAIM_WAIT, claim).mappings().one_or_none()
+    return None if row is None else _task(project, row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +208,21 @@ def _existing(session: Session, sql: str, params: dict[str, Any]) -> Submitted |
     return None if row is None else Submitted(row[0], created=False, over_quota=row[1])
 
 
+_INSERT_ANNOTATION = text(
+    """
+    WITH done AS (
+        UPDATE assignments SET status = 'submitted', finished_at = now(), draft = NULL
+        WHERE id = :aid
+    )
+    INSERT INTO annotations (project_id, item_id, assignment_id, source, user_id, payload,
+        schema_version, shown_order, time_spent_ms, client_submission_id, over_quota, gold_score)
+    VALUES (:pid, :iid, :aid, 'human', :uid, CAST(:payload AS jsonb), :ver, :shown, :ms, :csid,
+        :oq, :gs)
+    RETURNING id
+    """
+)
+
+
 def submit(
     session: Session,
     principal: Principal,
@@ -184,7 +233,7 @@ def submit(
 ) -> Submitted:
     """Store the caller's annotation for an assignment, exactly once."""
     a = _own_assignment(session, principal, assignment_id)
-    project = get_project(session, principal, a["project_id"])
+    project = project_rules(session, principal, a["project_id"])
     if a["status"] == "submitted":
         done = _existing(
             session,
@@ -233,16 +282,7 @@ def submit(
         gold_score = gold.score(project.kind, a["gold_answer"], stored, list(a["ids_by_position"]))
 
     annotation_id = session.execute(
-        text(
-            """
-            INSERT INTO annotations (project_id, item_id, assignment_id, source, user_id, payload,
-                schema_version, shown_order, time_spent_ms, client_submission_id, over_quota,
-                gold_score)
-            VALUES (:pid, :iid, :aid, 'human', :uid, CAST(:payload AS jsonb), :ver, :shown, :ms,
-                :csid, :oq, :gs)
-            RETURNING id
-            """
-        ),
+        _INSERT_ANNOTATION,
         {
             "pid": project.id,
             "iid": a["item_id"],
@@ -257,20 +297,13 @@ def submit(
             "gs": gold_score,
         },
     ).scalar_one()
-    session.execute(
-        text(
-            "UPDATE assignments SET status = 'submitted', finished_at = now(), draft = NULL"
-            " WHERE id = :aid"
-        ),
-        {"aid": assignment_id},
-    )
     return Submitted(annotation_id, created=True, over_quota=over_quota)
 
 
 def skip(session: Session, principal: Principal, assignment_id: int, reason: str | None) -> str:
     """Give the item back; the caller will not be served it again. Returns the new status."""
     a = _own_assignment(session, principal, assignment_id)
-    get_project(session, principal, a["project_id"])
+    project_rules(session, principal, a["project_id"])
     if a["status"] == "skipped":
         return "skipped"
     if a["status"] == "submitted":
@@ -295,7 +328,7 @@ def save_draft(
 ) -> datetime:
     """Autosave work in progress on a live or expired lease (never on a finished one)."""
     a = _own_assignment(session, principal, assignment_id)
-    get_project(session, principal, a["project_id"])
+    project_rules(session, principal, a["project_id"])
     if a["status"] not in ("leased", "expired"):
         raise Conflict(f"Assignment {assignment_id} is {a['status']}; drafts are for open tasks.")
     saved: datetime = session.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -33,24 +34,42 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
-def current_principal(request: Request, session: DbSession) -> Principal:
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a request presented, read without touching the database."""
+
+    token: str
+    kind: TokenKind
+    csrf_ok: bool  # bearer tokens need none; a cookie on a write needs a matching header
+
+
+def request_credentials(request: Request) -> Credentials:
     token = _bearer(request)
     if token is not None:
-        principal = resolve_token(session, token, TokenKind.api)
-        if principal is None:
-            raise Unauthorized("The bearer token is invalid, expired or revoked.")
-        return principal
+        return Credentials(token, TokenKind.api, csrf_ok=True)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        principal = resolve_token(session, cookie, TokenKind.session)
-        if principal is None:
-            raise Unauthorized("Your session has expired; log in again.")
-        if request.method not in SAFE_METHODS:
-            presented = request.headers.get(CSRF_HEADER) or ""
-            if not csrf_matches(get_settings().resolved_secret_key(), cookie, presented):
-                raise Forbidden(f"Missing or wrong {CSRF_HEADER} header for this session.")
-        return principal
+        csrf_ok = request.method in SAFE_METHODS or csrf_matches(
+            get_settings().resolved_secret_key(), cookie, request.headers.get(CSRF_HEADER) or ""
+        )
+        return Credentials(cookie, TokenKind.session, csrf_ok)
     raise Unauthorized("Authentication required: send 'Authorization: Bearer <token>'.")
+
+
+def principal_for(session: Session, creds: Credentials) -> Principal:
+    """The user behind the credentials (one indexed query), or 401/403."""
+    principal = resolve_token(session, creds.token, creds.kind)
+    if principal is None:
+        if creds.kind is TokenKind.api:
+            raise Unauthorized("The bearer token is invalid, expired or revoked.")
+        raise Unauthorized("Your session has expired; log in again.")
+    if not creds.csrf_ok:
+        raise Forbidden(f"Missing or wrong {CSRF_HEADER} header for this session.")
+    return principal
+
+
+def current_principal(request: Request, session: DbSession) -> Principal:
+    return principal_for(session, request_credentials(request))
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]

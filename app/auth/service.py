@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -79,18 +79,19 @@ def issue_token(
     return token, expires_at
 
 
+_RESOLVE = text(
+    """
+    SELECT u.id, u.email, u.role FROM api_tokens t JOIN users u ON u.id = t.user_id
+    WHERE t.token_hash = :h AND t.kind = :k AND t.revoked_at IS NULL
+      AND t.expires_at > now() AND u.is_active
+    """
+)
+
+
 def resolve_token(session: Session, token: str, kind: TokenKind) -> Principal | None:
-    row = session.execute(
-        select(User.id, User.email, User.role)
-        .join(ApiToken, ApiToken.user_id == User.id)
-        .where(
-            ApiToken.token_hash == tokens.digest(token),
-            ApiToken.kind == kind.value,
-            ApiToken.revoked_at.is_(None),
-            ApiToken.expires_at > datetime.now(UTC),
-            User.is_active,
-        )
-    ).one_or_none()
+    # Plain SQL: this runs on every request, and building an ORM query each time cost ~20%
+    # of the CPU of an annotate round trip.
+    row = session.execute(_RESOLVE, {"h": tokens.digest(token), "k": kind.value}).one_or_none()
     if row is None:
         return None
     return Principal(

@@ -32,6 +32,7 @@ from app.projects.models import Project
 from app.projects.service import get_project
 
 BATCH_ROWS = 1000
+ANALYZE_AFTER_ROWS = 1000
 SNIFF_BYTES = 64 * 1024  # enough to get past any leading blank lines
 # Driven by the batch's ids, so each is one unique-index probe whatever plan the driver's
 # prepared statement caches (an `IN (...)` list became a filter over the whole project: O(n^2)).
@@ -175,6 +176,10 @@ def import_rows(
             created += len(fresh)
         if progress is not None:
             progress(created + skipped)
+    if created >= ANALYZE_AFTER_ROWS:
+        # Fresh statistics right away (autovacuum may be off or late): without them the
+        # claim query is planned as a sort of every open item instead of an index walk.
+        session.execute(text("ANALYZE items, responses"))
     return ImportResult(created=created, skipped=skipped)
 
 
