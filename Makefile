@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Touched after a successful install: pip runs again only when pyproject.toml is newer.
 STAMP := $(VENV)/.installed
+# `make test` also installs the train extra (torch, transformers, TRL) for the export tests.
+TRAIN_STAMP := $(VENV)/.installed-train
 PIP_FLAGS := --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := help
@@ -25,12 +27,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev]'
 	@touch $@
 
+# torch first, pinned to the CPU wheel: through the extra alone pip would fetch a CUDA build.
+$(TRAIN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install $(PIP_FLAGS) torch==2.13.0
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev,train]'
+	@touch $(STAMP) $@
+
 install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/tandem up $(RUN_ARGS)
 
-test: $(STAMP) deps-browser
+test: $(TRAIN_STAMP) deps-browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

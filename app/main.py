@@ -20,6 +20,7 @@ from app.auth.pages import router as auth_pages
 from app.bodylimit import BodySizeLimit
 from app.config import get_settings
 from app.errors import DomainError, RateLimited
+from app.exports.api import router as exports_router
 from app.health.api import router as health_router
 from app.health.metrics import MetricsMiddleware
 from app.items.api import router as items_router
@@ -75,6 +76,7 @@ def create_app() -> FastAPI:
         items_router,
         assignments_router,
         jobs_router,
+        exports_router,
         health_router,
         auth_pages,
         projects_pages,

@@ -5,6 +5,7 @@ from app.assignments.models import Assignment
 from app.audit.models import AuditEntry
 from app.auth.models import ApiToken, User
 from app.db import Base
+from app.exports.models import Export
 from app.items.models import Item, Response
 from app.jobs.models import Job, JobBlob
 from app.projects.models import Project, ProjectMember
@@ -15,6 +16,7 @@ __all__ = [
     "Assignment",
     "AuditEntry",
     "Base",
+    "Export",
     "Item",
     "Job",
     "JobBlob",

@@ -38,6 +38,7 @@ os.environ["TANDEM_DATA_DIR"] = str(_TMP)
 os.environ.setdefault("TANDEM_LOGIN_ATTEMPTS_PER_MINUTE", "1000")
 
 TABLES = (
+    "exports",
     "annotations",
     "assignments",
     "responses",

@@ -35,6 +35,8 @@ class Item(CreatedAt, Base):
             "id",
             postgresql_where=text("remaining > 0"),
         ),
+        # Exports walk a project's items in id order.
+        Index("ix_items_project_id_id", "project_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

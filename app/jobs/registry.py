@@ -15,6 +15,7 @@ Handler = Callable[[Session, Job, Progress], dict[str, Any]]
 
 HANDLERS: dict[str, str] = {
     "items.import": "app.items.importer:run_import_job",
+    "exports.snapshot": "app.exports.service:run_export_job",
 }
 
 

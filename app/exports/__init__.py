@@ -1,0 +1,1 @@
+"""Exports: preference datasets for training libraries, streamed or as frozen snapshots."""

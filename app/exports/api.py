@@ -1,0 +1,105 @@
+"""JSON routes for exports: stream one now, or ask for a frozen snapshot and download its files."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import ValidationError
+
+from app.auth.deps import DbSession, Researcher
+from app.errors import Invalid
+from app.exports import service
+from app.exports.schemas import ExportOptions, ExportOut, ExportQuery, ExportQueued, Format
+from app.exports.writers import MEDIA_TYPES
+from app.pagination import Keyset
+from app.projects.schemas import Page
+
+router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["exports"])
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"'}
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()}}},
+)
+def export_now(
+    project_id: int,
+    principal: Researcher,
+    session: DbSession,
+    query: Annotated[ExportQuery, Query()],
+) -> StreamingResponse:
+    """Stream an export read from one consistent snapshot. Item metadata filters are
+    `metadata=key=value` (repeat for several keys); unknown parameters are a 422."""
+    try:
+        options = query.to_options()
+    except ValidationError as err:
+        raise Invalid(f"query: {err.errors()[0]['msg']}") from None
+    chunks = service.stream_export(session, principal, project_id, options)
+    name = f"project-{project_id}-{service.file_name(options)}"
+    return StreamingResponse(
+        chunks, media_type=MEDIA_TYPES[options.format], headers=_attachment(name)
+    )
+
+
+@router.post("/exports", status_code=status.HTTP_202_ACCEPTED, response_model=ExportQueued)
+def create_export(
+    project_id: int, body: ExportOptions, principal: Researcher, session: DbSession
+) -> ExportQueued:
+    """A frozen snapshot written by a job: data file, manifest.json and a dataset card."""
+    export, job = service.request_snapshot(session, principal, project_id, body)
+    return ExportQueued(job_id=job.id, export_id=export.id)
+
+
+@router.get("/exports", response_model=Page)
+def list_exports(
+    project_id: int,
+    principal: Researcher,
+    session: DbSession,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page:
+    page = Keyset.parse(limit, cursor)
+    rows = service.list_exports(session, principal, project_id, page)
+    return Page(items=rows[: page.limit], next_cursor=page.next_cursor([e.id for e in rows]))
+
+
+@router.get("/exports/{export_id}", response_model=ExportOut)
+def get_export(
+    project_id: int, export_id: int, principal: Researcher, session: DbSession
+) -> ExportOut:
+    return service.get_export(session, principal, project_id, export_id)
+
+
+@router.get("/exports/{export_id}/download", response_class=FileResponse)
+def download(
+    project_id: int, export_id: int, principal: Researcher, session: DbSession
+) -> FileResponse:
+    path = service.export_file(session, principal, project_id, export_id, "data")
+    fmt = Format(path.suffix.lstrip("."))
+    return FileResponse(
+        path,
+        media_type=MEDIA_TYPES[fmt],
+        filename=f"project-{project_id}-export-{export_id}-{path.name}",
+    )
+
+
+@router.get("/exports/{export_id}/manifest", response_class=FileResponse)
+def manifest(
+    project_id: int, export_id: int, principal: Researcher, session: DbSession
+) -> FileResponse:
+    path = service.export_file(session, principal, project_id, export_id, "manifest")
+    return FileResponse(path, media_type="application/json")
+
+
+@router.get("/exports/{export_id}/card", response_class=FileResponse)
+def dataset_card(
+    project_id: int, export_id: int, principal: Researcher, session: DbSession
+) -> FileResponse:
+    path = service.export_file(session, principal, project_id, export_id, "card")
+    return FileResponse(path, media_type="text/markdown; charset=utf-8")
