@@ -202,6 +202,7 @@ def _raw() -> list[Column]:
         Column("over_quota", BOOL, "a late submit beyond the item's overlap"),
         Column("gold_score", FLOAT, "agreement with the gold answer (gold items)"),
         Column("assignment_id", INT, "the assignment it answered"),
+        Column("client_submission_id", STR, "the browser's id for the submission (retries)"),
         Column("created_at", STR, "when it was made (UTC)"),
     ]
 

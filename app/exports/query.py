@@ -46,7 +46,7 @@ VOTE_TAIL = {
 }
 RAW_TAIL = (
     "a.judge_id, a.payload, a.shown_order, a.schema_version, a.time_spent_ms, a.over_quota,"
-    " a.gold_score, a.assignment_id"
+    " a.gold_score, a.assignment_id, a.client_submission_id"
 )
 
 

@@ -451,7 +451,7 @@ def raw(ctx: Context, item: ItemVotes) -> list[Row]:
         {"id": r[0], "external_id": r[1], "text": r[2], "model": r[3]} for r in item.responses
     ]
     # RAW_TAIL: judge_id, payload, shown_order, schema_version, time_spent_ms, over_quota,
-    # gold_score, assignment_id
+    # gold_score, assignment_id, client_submission_id
     return [
         {
             "annotation_id": v[ID],
@@ -476,6 +476,7 @@ def raw(ctx: Context, item: ItemVotes) -> list[Row]:
             "over_quota": v[TAIL + 5],
             "gold_score": v[TAIL + 6],
             "assignment_id": v[TAIL + 7],
+            "client_submission_id": v[TAIL + 8],
             "created_at": v[AT],
         }
         for v in item.votes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Any
 
 from sqlalchemy import text
@@ -26,18 +28,33 @@ def create_project(
 
 
 def stored(project_id: int) -> list[dict[str, Any]]:
-    """The annotations of a project as stored, oldest first."""
+    """The annotations of a project as the API reports them (a `raw` export), oldest first."""
+    from fastapi.testclient import TestClient
+
+    from app.auth.models import TokenKind, User
+    from app.auth.service import issue_token
     from app.db import session_scope
+    from app.main import app
 
     with session_scope() as s:
-        rows = s.execute(
-            text(
-                "SELECT a.payload, a.shown_order, a.time_spent_ms, a.client_submission_id,"
-                " a.user_id, a.assignment_id FROM annotations a WHERE a.project_id = :p ORDER BY a.id"
-            ),
-            {"p": project_id},
-        ).mappings()
-        return [dict(r) for r in rows]
+        admin = User(
+            email=f"reader-{uuid.uuid4().hex[:8]}@example.org", password_hash="x", role="admin"
+        )
+        s.add(admin)
+        s.flush()
+        token, _ = issue_token(s, admin, TokenKind.api, 600)
+    with TestClient(app) as client:
+        r = client.get(
+            f"/api/v1/projects/{project_id}/export",
+            params={"schema": "raw", "format": "jsonl", "gold": "include", "source": "all"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert r.status_code == 200, r.text
+    rows = [json.loads(line) for line in r.text.splitlines() if line.strip()]
+    for row in rows:
+        row["payload"] = json.loads(row["payload"])
+        row["user_id"] = row["annotator_id"]
+    return sorted(rows, key=lambda row: row["annotation_id"])
 
 
 def skip_reasons(project_id: int) -> list[str]:
