@@ -315,11 +315,12 @@ def raw_client(
         params = {"pid": pid, "uid": uid}
         async with conn.transaction():
             await conn.execute(sql.lock_claims, params)
-            held = await one(conn, sql.resume, params)
-            if held is not None:
-                resumed: dict[str, Any] = await one(conn, sql.task, {"aid": held["id"]})
+            state = await one(conn, sql.resume, params)
+            if state["held"] is not None:
+                resumed: dict[str, Any] = await one(conn, sql.task, {"aid": state["held"]})
                 return resumed
-            await conn.execute(sql.reclaim, {"pid": pid})
+            if state["any_expired"]:
+                await conn.execute(sql.reclaim, {"pid": pid})
             claim = {**params, "lease": lease}
             # The claim statement returns the task itself, as in the engine.
             row = await one(conn, sql.claim_skip, claim)
@@ -329,7 +330,7 @@ def raw_client(
 
     async def submit(conn: psycopg.AsyncConnection[Any], uid: int, aid: int) -> int:
         async with conn.transaction():
-            a = await one(conn, sql.lock_assignment, {"aid": aid})
+            a = await one(conn, sql.lock_assignment, {"aid": aid, "uid": uid, "admin": False})
             shown = list(a["shown_order"])
             # What payloads.resolve stores for {"choice": "a"}.
             stored = {

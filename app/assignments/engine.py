@@ -28,11 +28,18 @@ _LOCK_CLAIMS = text(
     "SELECT pg_advisory_xact_lock(hashtextextended('tandem-claim:' || :pid || ':' || :uid, 0))"
 )
 
+# The lease the caller already holds, and whether any lease of the project has run out (then
+# the claim reclaims first): one round trip on the common path.
 _RESUME = text(
     """
-    SELECT id FROM assignments
-    WHERE user_id = :uid AND project_id = :pid AND status = 'leased' AND expires_at > now()
-    ORDER BY id LIMIT 1
+    SELECT
+        (SELECT id FROM assignments
+         WHERE user_id = :uid AND project_id = :pid AND status = 'leased' AND expires_at > now()
+         ORDER BY id LIMIT 1) AS held,
+        EXISTS (
+            SELECT 1 FROM assignments
+            WHERE project_id = :pid AND status = 'leased' AND expires_at <= now()
+        ) AS any_expired
     """
 )
 
@@ -41,10 +48,6 @@ _RECLAIM = text(
     """
     WITH go AS (
         SELECT pg_try_advisory_xact_lock(hashtextextended('tandem-reclaim:' || :pid, 0)) AS ok
-        WHERE EXISTS (
-            SELECT 1 FROM assignments
-            WHERE project_id = :pid AND status = 'leased' AND expires_at <= now()
-        )
     ), expired AS (
         UPDATE assignments a SET status = 'expired'
         FROM go
@@ -162,10 +165,11 @@ def next_task(session: Session, principal: Principal, project_id: int) -> dict[s
     project = project_rules(session, principal, project_id)
     params = {"pid": project.id, "uid": principal.id}
     session.execute(_LOCK_CLAIMS, params)
-    held = session.execute(_RESUME, params).scalar_one_or_none()
+    held, any_expired = session.execute(_RESUME, params).one()
     if held is not None:
         return _task(project, session.execute(_TASK, {"aid": held}).mappings().one())
-    session.execute(_RECLAIM, {"pid": project.id})
+    if any_expired:
+        session.execute(_RECLAIM, {"pid": project.id})
     claim = {**params, "lease": project.lease_seconds}
     row = session.execute(_CLAIM_SKIP, claim).mappings().one_or_none()
     if row is None:
@@ -184,23 +188,47 @@ _LOCK_ASSIGNMENT = text(
     """
     SELECT a.id, a.user_id, a.project_id, a.item_id, a.status, a.shown_order,
            i.is_gold, i.gold_answer,
+           p.kind, p.lease_seconds, p.span_labels, p.aspects, p.allow_tie,
+           (:admin OR EXISTS (
+               SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = :uid
+           )) AS is_member,
            (SELECT json_object_agg(r.id, r.text) FROM responses r WHERE r.item_id = i.id) AS texts,
            (SELECT array_agg(r.id ORDER BY r.position) FROM responses r WHERE r.item_id = i.id)
                AS ids_by_position
-    FROM assignments a JOIN items i ON i.id = a.item_id
+    FROM assignments a JOIN items i ON i.id = a.item_id JOIN projects p ON p.id = a.project_id
     WHERE a.id = :aid
     FOR UPDATE OF a
     """
 )
 
 
-def _own_assignment(session: Session, principal: Principal, assignment_id: int) -> dict[str, Any]:
-    row = session.execute(_LOCK_ASSIGNMENT, {"aid": assignment_id}).mappings().one_or_none()
+def _own_assignment(
+    session: Session, principal: Principal, assignment_id: int
+) -> tuple[dict[str, Any], ProjectRules]:
+    """Lock the caller's assignment; with its project's rules, checked as project_rules does."""
+    row = (
+        session.execute(
+            _LOCK_ASSIGNMENT,
+            {"aid": assignment_id, "uid": principal.id, "admin": principal.is_admin},
+        )
+        .mappings()
+        .one_or_none()
+    )
     if row is None:
         raise NotFound(f"Assignment {assignment_id} does not exist.")
     if row["user_id"] != principal.id:
         raise Forbidden(f"Assignment {assignment_id} belongs to another annotator.")
-    return dict(row)
+    if not row["is_member"]:
+        raise NotFound(f"Project {row['project_id']} does not exist or you are not a member of it.")
+    rules = ProjectRules(
+        row["project_id"],
+        row["kind"],
+        row["lease_seconds"],
+        list(row["span_labels"]),
+        list(row["aspects"]),
+        row["allow_tie"],
+    )
+    return dict(row), rules
 
 
 def _existing(session: Session, sql: str, params: dict[str, Any]) -> Submitted | None:
@@ -232,8 +260,7 @@ def submit(
     client_submission_id: str | None = None,
 ) -> Submitted:
     """Store the caller's annotation for an assignment, exactly once."""
-    a = _own_assignment(session, principal, assignment_id)
-    project = project_rules(session, principal, a["project_id"])
+    a, project = _own_assignment(session, principal, assignment_id)
     if a["status"] == "submitted":
         done = _existing(
             session,
@@ -302,8 +329,7 @@ def submit(
 
 def skip(session: Session, principal: Principal, assignment_id: int, reason: str | None) -> str:
     """Give the item back; the caller will not be served it again. Returns the new status."""
-    a = _own_assignment(session, principal, assignment_id)
-    project_rules(session, principal, a["project_id"])
+    a, _ = _own_assignment(session, principal, assignment_id)
     if a["status"] == "skipped":
         return "skipped"
     if a["status"] == "submitted":
@@ -327,8 +353,7 @@ def save_draft(
     session: Session, principal: Principal, assignment_id: int, draft: dict[str, Any]
 ) -> datetime:
     """Autosave work in progress on a live or expired lease (never on a finished one)."""
-    a = _own_assignment(session, principal, assignment_id)
-    project_rules(session, principal, a["project_id"])
+    a, _ = _own_assignment(session, principal, assignment_id)
     if a["status"] not in ("leased", "expired"):
         raise Conflict(f"Assignment {assignment_id} is {a['status']}; drafts are for open tasks.")
     saved: datetime = session.execute(
