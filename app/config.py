@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     db_pool_size: int = 20
     db_max_overflow: int = 30
     # Worker threads for blocking work per process: more only adds GIL contention.
-    threads: int = 16
+    threads: int = 8
 
     @field_validator("database_url")
     @classmethod
