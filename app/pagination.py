@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
 
 from app.errors import Invalid
 
@@ -29,3 +33,16 @@ class Keyset:
     def next_cursor(self, last_ids: list[int]) -> str | None:
         """Given up to limit+1 fetched ids, the cursor for the next page (or None)."""
         return str(last_ids[self.limit - 1]) if len(last_ids) > self.limit else None
+
+    def page(self, rows: Sequence[Any], key: Callable[[Any], int] = lambda r: r.id) -> Page:
+        """The page answer for up to limit+1 rows fetched in key order."""
+        return Page(
+            items=list(rows[: self.limit]), next_cursor=self.next_cursor([key(r) for r in rows])
+        )
+
+
+class Page(BaseModel):
+    """`{"items": [...], "next_cursor": ...}`: every list route's answer."""
+
+    items: list[Any]
+    next_cursor: str | None

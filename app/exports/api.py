@@ -13,8 +13,7 @@ from app.errors import Invalid
 from app.exports import service
 from app.exports.schemas import ExportOptions, ExportOut, ExportQuery, ExportQueued, Format
 from app.exports.writers import MEDIA_TYPES
-from app.pagination import Keyset
-from app.projects.schemas import Page
+from app.pagination import Keyset, Page
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["exports"])
 
@@ -66,7 +65,7 @@ def list_exports(
 ) -> Page:
     page = Keyset.parse(limit, cursor)
     rows = service.list_exports(session, principal, project_id, page)
-    return Page(items=rows[: page.limit], next_cursor=page.next_cursor([e.id for e in rows]))
+    return page.page(rows)
 
 
 @router.get("/exports/{export_id}", response_model=ExportOut)

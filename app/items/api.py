@@ -15,8 +15,7 @@ from app.errors import Invalid
 from app.items import importer, service
 from app.items.readers import Format
 from app.items.schemas import ImportQueued, ImportResult
-from app.pagination import Keyset
-from app.projects.schemas import Page
+from app.pagination import Keyset, Page
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}/items", tags=["items"])
 
@@ -102,4 +101,4 @@ def list_items(
 ) -> Page:
     page = Keyset.parse(limit, cursor)
     items = service.list_items(session, principal, project_id, page)
-    return Page(items=items[: page.limit], next_cursor=page.next_cursor([i.id for i in items]))
+    return page.page(items)

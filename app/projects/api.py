@@ -7,12 +7,11 @@ from dataclasses import asdict
 from fastapi import APIRouter, status
 
 from app.auth.deps import CurrentUser, DbSession, Researcher
-from app.pagination import Keyset
+from app.pagination import Keyset, Page
 from app.projects import progress, service
 from app.projects.schemas import (
     MemberAdd,
     MemberOut,
-    Page,
     ProgressOut,
     ProjectCreate,
     ProjectOut,
@@ -33,10 +32,7 @@ def list_projects(
 ) -> Page:
     page = Keyset.parse(limit, cursor)
     projects = service.list_projects(session, principal, page)
-    return Page(
-        items=[ProjectOut.model_validate(p) for p in projects[: page.limit]],
-        next_cursor=page.next_cursor([p.id for p in projects]),
-    )
+    return page.page([ProjectOut.model_validate(p) for p in projects])
 
 
 @router.get("/{project_id}", response_model=ProjectOut)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -78,11 +78,6 @@ class MemberOut(BaseModel):
     email: str
     role: str
     added_at: datetime
-
-
-class Page(BaseModel):
-    items: list[Any]
-    next_cursor: str | None
 
 
 class ProgressOut(BaseModel):
