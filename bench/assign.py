@@ -94,7 +94,7 @@ def load_sql() -> Sql:
         return str(getattr(engine, name).compile(dialect=dialect))
 
     return Sql(
-        lock_claims=render("_LOCK_CLAIMS"),
+        lock_claims=render("_PROJECT_AND_LOCK"),
         resume=render("_RESUME"),
         reclaim=render("_RECLAIM"),
         claim_skip=render("_CLAIM_SKIP"),
@@ -314,7 +314,7 @@ def raw_client(
     async def next_task(conn: psycopg.AsyncConnection[Any], uid: int) -> dict[str, Any] | None:
         params = {"pid": pid, "uid": uid}
         async with conn.transaction():
-            await conn.execute(sql.lock_claims, params)
+            await conn.execute(sql.lock_claims, {**params, "admin": False})
             state = await one(conn, sql.resume, params)
             if state["held"] is not None:
                 resumed: dict[str, Any] = await one(conn, sql.task, {"aid": state["held"]})

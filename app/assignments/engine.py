@@ -24,10 +24,6 @@ from app.annotations.payloads import SCHEMA_VERSION, TaskContext, parse, resolve
 from app.auth.service import Principal
 from app.errors import Conflict, Forbidden, NotFound
 
-_LOCK_CLAIMS = text(
-    "SELECT pg_advisory_xact_lock(hashtextextended('tandem-claim:' || :pid || ':' || :uid, 0))"
-)
-
 # The lease the caller already holds, and whether any lease of the project has run out (then
 # the claim reclaims first): one round trip on the common path.
 _RESUME = text(
@@ -113,7 +109,8 @@ _TASK = text(
 
 @dataclass(frozen=True, slots=True)
 class ProjectRules:
-    """The project settings the engine needs, read with the membership check in one query."""
+    """The project settings the engine needs, read with the membership check in one query
+    (the same rule as projects.service.get_project: members only, admins all)."""
 
     id: int
     kind: str
@@ -123,24 +120,16 @@ class ProjectRules:
     allow_tie: bool
 
 
-_PROJECT = text(
+_PROJECT_AND_LOCK = text(
     """
-    SELECT p.id, p.kind, p.lease_seconds, p.span_labels, p.aspects, p.allow_tie FROM projects p
+    SELECT p.id, p.kind, p.lease_seconds, p.span_labels, p.aspects, p.allow_tie,
+           pg_advisory_xact_lock(hashtextextended('tandem-claim:' || p.id || ':' || :uid, 0))
+    FROM projects p
     WHERE p.id = :pid AND (:admin OR EXISTS (
         SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = :uid
     ))
     """
 )
-
-
-def project_rules(session: Session, principal: Principal, project_id: int) -> ProjectRules:
-    """Same rule as projects.service.get_project (members only; admins all), on the hot path."""
-    row = session.execute(
-        _PROJECT, {"pid": project_id, "uid": principal.id, "admin": principal.is_admin}
-    ).one_or_none()
-    if row is None:
-        raise NotFound(f"Project {project_id} does not exist or you are not a member of it.")
-    return ProjectRules(*row)
 
 
 def _task(project: ProjectRules, row: Any) -> dict[str, Any]:
@@ -162,9 +151,16 @@ def _task(project: ProjectRules, row: Any) -> dict[str, Any]:
 
 def next_task(session: Session, principal: Principal, project_id: int) -> dict[str, Any] | None:
     """Lease the next item to the caller (or return the lease they already hold); None if done."""
-    project = project_rules(session, principal, project_id)
+    # Membership check and the per-annotator claim lock in one statement: the lock is taken
+    # only for a row that passed the check. The resume check must come after, in a statement
+    # of its own, so that its snapshot sees what a concurrent claim by the same caller did.
+    found = session.execute(
+        _PROJECT_AND_LOCK, {"pid": project_id, "uid": principal.id, "admin": principal.is_admin}
+    ).one_or_none()
+    if found is None:
+        raise NotFound(f"Project {project_id} does not exist or you are not a member of it.")
+    project = ProjectRules(*found[:6])
     params = {"pid": project.id, "uid": principal.id}
-    session.execute(_LOCK_CLAIMS, params)
     held, any_expired = session.execute(_RESUME, params).one()
     if held is not None:
         return _task(project, session.execute(_TASK, {"aid": held}).mappings().one())
@@ -205,7 +201,7 @@ _LOCK_ASSIGNMENT = text(
 def _own_assignment(
     session: Session, principal: Principal, assignment_id: int
 ) -> tuple[dict[str, Any], ProjectRules]:
-    """Lock the caller's assignment; with its project's rules, checked as project_rules does."""
+    """Lock the caller's assignment; with its project's rules, if the caller is a member."""
     row = (
         session.execute(
             _LOCK_ASSIGNMENT,
