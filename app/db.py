@@ -71,19 +71,6 @@ T = TypeVar("T")
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 
 
-def run_in_transaction(fn: Callable[[Session], T], attempts: int = 5) -> T:
-    """Run fn in its own transaction, retrying on serialization failures and deadlocks."""
-    for attempt in range(attempts):
-        try:
-            with session_scope() as session:
-                return fn(session)
-        except DBAPIError as exc:
-            code = getattr(exc.orig, "sqlstate", None)
-            if code not in RETRYABLE_SQLSTATES or attempt == attempts - 1:
-                raise
-    raise AssertionError("unreachable")
-
-
 def request_session() -> Iterator[Session]:
     """A session per request (FastAPI dependency): committed after the route returns."""
     with session_scope() as session:
