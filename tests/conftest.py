@@ -1,7 +1,7 @@
 """Test fixtures: a fresh PostgreSQL database per run, real Redis, table truncation per test.
 
 Point the suite at other servers with TANDEM_TEST_PG (a server URL whose user may create
-databases) and TANDEM_TEST_REDIS; the defaults are the services this project's CI machine runs.
+databases) and TANDEM_TEST_REDIS (database TANDEM_TEST_REDIS_DB, default 13); the defaults are the services this project's CI machine runs.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import redis
 
 PG_SERVER = os.environ.get("TANDEM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("TANDEM_TEST_REDIS", "redis://127.0.0.1:6379")
-REDIS_DB = 13
+# Concurrent runs on one machine each take their own database number.
+REDIS_DB = int(os.environ.get("TANDEM_TEST_REDIS_DB", "13"))
 
 _DB_NAME = f"tandem_test_{os.getpid()}_{secrets.token_hex(3)}"
 _DB_URL = PG_SERVER.rsplit("/", 1)[0] + "/" + _DB_NAME
