@@ -1,0 +1,1 @@
+"""Model backends (openai, vllm, transformers, simulated) behind one small interface."""
