@@ -86,11 +86,12 @@ def serve(
 
 @cli.command()
 def worker(
-    queues: str = typer.Option("default", help="Comma-separated queues: default, gpu."),
+    queues: str = typer.Option(
+        "default", help="Comma-separated queues: default, gpu, cpu-train (see README)."
+    ),
     concurrency: int = typer.Option(2),
-    beat: bool = typer.Option(False, help="Also run the periodic sweeper in this process."),
 ) -> None:
-    """Run a Celery worker."""
+    """Run a Celery worker. Every worker also runs the sweeper loop (one acts at a time)."""
     args = [
         sys.executable,
         "-m",
@@ -105,8 +106,6 @@ def worker(
         "--loglevel",
         "INFO",
     ]
-    if beat:
-        args.append("--beat")
     raise typer.Exit(subprocess.call(args, env=os.environ.copy()))
 
 

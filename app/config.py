@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     login_attempts_per_minute: int = 10
     cookie_secure: bool = False
 
+    # Background jobs: a running job's claim lasts this long without a heartbeat (the runner
+    # renews it every third of it); every worker runs a sweeper loop, and the one holding the
+    # sweeper lock re-sends dead jobs. A dead job is re-sent within lease + 2 intervals.
+    job_lease_seconds: float = 30.0
+    sweeper_interval_seconds: float = 5.0
+    # More modules declaring job kinds (comma-separated import paths): a plugin hook.
+    job_modules: str = ""
+
     db_pool_size: int = 20
     db_max_overflow: int = 30
     # Worker threads for blocking work per process: more only adds GIL contention.

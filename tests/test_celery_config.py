@@ -12,6 +12,11 @@ def test_delivery_is_at_least_once_with_prefetch_one() -> None:
     assert conf.worker_prefetch_multiplier == 1
 
 
-def test_default_and_gpu_queues_do_not_share_a_routing_key() -> None:
+def test_each_queue_has_its_own_routing_key() -> None:
     queues = {q.name: q.routing_key for q in celery_app.amqp.queues.values()}
-    assert queues == {"default": "default", "gpu": "gpu"}
+    assert queues == {"default": "default", "gpu": "gpu", "cpu-train": "cpu-train"}
+
+
+def test_no_beat_schedule_recovery_runs_in_every_worker() -> None:
+    assert not celery_app.conf.beat_schedule
+    assert any(step.__name__ == "SweeperStep" for step in celery_app.steps["worker"])

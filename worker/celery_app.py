@@ -1,4 +1,7 @@
-"""The Celery application: Redis broker, at-least-once delivery, queues `default` and `gpu`."""
+"""The Celery app: Redis broker, at-least-once delivery, queues `default`, `gpu`, `cpu-train`.
+
+Every worker process also runs the sweeper loop (worker/sweeper.py): no beat process is needed.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,12 @@ from celery import Celery
 from kombu import Queue
 
 from app.config import get_settings
+from app.jobs.queues import QUEUES
 
 
 def make_celery() -> Celery:
-    url = get_settings().redis_url or "redis://127.0.0.1:6379/0"
+    # No fallback address: a worker without a configured broker must not guess one.
+    url = get_settings().require_redis_url()
     app = Celery("tandem", broker=url, include=["worker.tasks.jobs"])
     app.conf.update(
         # Acknowledge after the task ran and requeue if the worker dies: at-least-once.
@@ -17,18 +22,15 @@ def make_celery() -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_default_queue="default",
-        task_queues=(
-            Queue("default", routing_key="default"),
-            Queue("gpu", routing_key="gpu"),
-        ),
+        task_queues=tuple(Queue(q, routing_key=q) for q in QUEUES),
         task_ignore_result=True,  # results live in the jobs table, not in Redis
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 3600},
         worker_hijack_root_logger=False,
-        beat_schedule={
-            "resend-stale-jobs": {"task": "tandem.resend_stale_jobs", "schedule": 30.0},
-        },
     )
+    from worker.sweeper import SweeperStep
+
+    app.steps["worker"].add(SweeperStep)
     return app
 
 

@@ -1,23 +1,18 @@
 """Export rules: who may export, streamed exports, snapshot jobs, and the files they leave.
 
 A snapshot's files live under settings.data_dir/exports/<export id>-<attempt>/ (the volume web
-and workers share): the data file, manifest.json and README.md. Each job attempt writes a folder
-of its own, so a stale attempt can never mix its files with the newer one that commits; the
-attempt that commits removes the older folders. Folder names differ between exports because
+and workers share; see app/storage.py): the data file, manifest.json and README.md, written by
+the `exports.snapshot` job (app/exports/jobs.py). Folder names differ between exports because
 `datasets` caches a loaded folder under its name.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,20 +23,18 @@ from app.auth.service import Principal, require_role
 from app.config import get_settings
 from app.db import get_engine
 from app.errors import Conflict, NotFound
-from app.exports import card
 from app.exports.build import ExportRun, Outcome, check_options
+from app.exports.jobs import SNAPSHOT
 from app.exports.models import Export
 from app.exports.schemas import ExportOptions, ExportOut
 from app.exports.writers import ChunkSink, HashingSink
 from app.jobs import service as jobs
 from app.jobs.models import Job
-from app.jobs.registry import Progress
 from app.pagination import Keyset
 from app.projects.models import Project
 from app.projects.service import get_project
+from app.storage import FileDigest
 
-JOB_KIND = "exports.snapshot"
-PROGRESS_EVERY_S = 2.0
 MANIFEST = "manifest.json"
 CARD = "README.md"
 
@@ -89,7 +82,7 @@ def request_snapshot(
     session.add(export)
     session.flush()
     job = jobs.enqueue(
-        session, JOB_KIND, {"export_id": export.id}, project_id=project.id, created_by=principal.id
+        session, SNAPSHOT, {"export_id": export.id}, project_id=project.id, created_by=principal.id
     )
     export.job_id = job.id
     record(session, principal.id, "exports.create", "project", project.id, export_id=export.id)
@@ -101,7 +94,7 @@ def make_manifest(
     options: ExportOptions,
     outcome: Outcome,
     name: str,
-    sink: HashingSink,
+    sink: HashingSink | FileDigest,
 ) -> dict[str, Any]:
     snap = outcome.snapshot
     return {
@@ -122,53 +115,6 @@ def make_manifest(
         },
         "counts": outcome.counts(),
     }
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    with path.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def run_export_job(session: Session, job: Job, progress: Progress) -> dict[str, Any]:
-    """Job handler: write the snapshot's files, then record them in the job's transaction."""
-    export = session.get_one(Export, job.params["export_id"])
-    options = ExportOptions.model_validate(export.options)
-    data_dir = get_settings().data_dir
-    relative = Path("exports") / f"{export.id}-{job.attempts}"
-    folder = data_dir / relative
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    try:
-        with (folder / export.file_name).open("wb") as f:
-            sink = HashingSink(f)
-            run = ExportRun(get_engine(), export.project_id, options, sink, with_progress=True)
-            last = time.monotonic()
-            for fraction in run.batches():
-                if time.monotonic() - last >= PROGRESS_EVERY_S:
-                    progress(fraction)  # also renews the job's lock during a long export
-                    last = time.monotonic()
-            f.flush()
-            os.fsync(f.fileno())
-        assert run.outcome is not None
-        manifest = make_manifest(export.id, options, run.outcome, export.file_name, sink)
-        _write_durably(folder / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-        _write_durably(folder / CARD, card.render(manifest).encode())
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)  # no half-written snapshot stays behind
-        raise
-    export.path = str(relative)
-    export.manifest = manifest
-    export.sha256 = sink.sha256
-    export.bytes = sink.bytes
-    export.rows = run.outcome.stats.rows
-    export.finished_at = datetime.now(UTC)
-    for attempt in range(1, job.attempts):
-        # Lower attempt numbers can no longer commit (their claim is gone): their files go.
-        shutil.rmtree(data_dir / "exports" / f"{export.id}-{attempt}", ignore_errors=True)
-    return {"export_id": export.id, "rows": export.rows, "bytes": sink.bytes, "sha256": sink.sha256}
 
 
 def _out(export: Export, job: Job | None) -> ExportOut:

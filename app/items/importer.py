@@ -7,7 +7,6 @@ serialised by an advisory lock, which makes "skip the external_ids already there
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, cast
 
@@ -23,11 +22,11 @@ from app.audit.service import record
 from app.auth.models import Role
 from app.auth.service import Principal, require_role
 from app.errors import Invalid
+from app.items.jobs import IMPORT
 from app.items.readers import Format, read_rows, sniff
 from app.items.schemas import RESPONSE_COUNT, ImportResult, ItemIn
 from app.jobs import service as jobs
 from app.jobs.models import Job
-from app.jobs.registry import Progress
 from app.projects.models import Project
 from app.projects.service import get_project
 
@@ -220,26 +219,9 @@ def queue_import(
     project = get_project(session, principal, project_id)
     fmt = _format(f, fmt)
     job = jobs.enqueue(
-        session, "items.import", {"format": fmt}, project_id=project.id, created_by=principal.id
+        session, IMPORT, {"format": fmt}, project_id=project.id, created_by=principal.id
     )
     size = jobs.add_blob(session, job.id, iter(lambda: f.read(jobs.BLOB_CHUNK), b""))
     job.params = {"format": fmt, "bytes": size}
     record(session, principal.id, "items.import_queued", "project", project.id, job_id=job.id)
     return job
-
-
-def run_import_job(session: Session, job: Job, progress: Progress) -> dict[str, Any]:
-    """Job handler: spool the stored upload to a temp file, import it in the job's transaction."""
-    project = session.get_one(Project, job.project_id)
-    total = max(int(job.params.get("bytes", 1)), 1)
-    with tempfile.TemporaryFile() as f:
-        for chunk in jobs.read_blob(session, job.id):
-            f.write(chunk)
-        f.seek(0)
-        rows = read_rows(f, job.params["format"])
-
-        def report(done_rows: int) -> None:
-            progress(min(0.99, f.tell() / total))
-
-        result = import_rows(session, project, rows, report)
-    return result.model_dump()

@@ -1,28 +1,73 @@
-"""Which function runs each kind of job. Named by import path so that nothing imports in a cycle."""
+"""Every job kind the process knows, found in the domains' job modules (and plugin modules).
+
+Domains declare module-level `JobSpec`s in the modules of DOMAIN_JOB_MODULES. A deployment (or
+the test suite) adds kinds without touching this list by naming more modules in
+`TANDEM_JOB_MODULES` (comma-separated import paths): the web process and every worker import
+them too, so set it alike everywhere.
+"""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from typing import Any
+import threading
+from collections.abc import Mapping
 
-from sqlalchemy.orm import Session
+from app.auth.models import ROLE_RANK, Role
+from app.config import get_settings
+from app.jobs.specs import JobSpec
 
-from app.jobs.models import Job
+DOMAIN_JOB_MODULES = ("app.items.jobs", "app.exports.jobs")
 
-Progress = Callable[[float], None]
-Handler = Callable[[Session, Job, Progress], dict[str, Any]]
-
-HANDLERS: dict[str, str] = {
-    "items.import": "app.items.importer:run_import_job",
-    "exports.snapshot": "app.exports.service:run_export_job",
-}
+_specs: dict[str, JobSpec] = {}
+_loaded = False
+_lock = threading.Lock()
 
 
-def handler_for(kind: str) -> Handler:
+class UnknownJobKind(LookupError):
+    pass
+
+
+def _modules() -> list[str]:
+    extra = [m.strip() for m in get_settings().job_modules.split(",") if m.strip()]
+    return [*DOMAIN_JOB_MODULES, *extra]
+
+
+def load() -> Mapping[str, JobSpec]:
+    """Import the job modules once and collect their specs by kind."""
+    global _loaded
+    if _loaded:
+        return _specs
+    with _lock:
+        if not _loaded:
+            found: dict[str, JobSpec] = {}
+            for name in _modules():
+                module = importlib.import_module(name)
+                for value in vars(module).values():
+                    if not isinstance(value, JobSpec):
+                        continue
+                    seen = found.setdefault(value.kind, value)
+                    if seen is not value:
+                        raise RuntimeError(f"job kind {value.kind!r} is declared twice")
+            _specs.update(found)
+            _loaded = True
+    return _specs
+
+
+def get(kind: str) -> JobSpec:
     try:
-        module_name, _, attr = HANDLERS[kind].partition(":")
+        return load()[kind]
     except KeyError:
-        raise LookupError(f"no handler registered for job kind {kind!r}") from None
-    handler: Handler = getattr(importlib.import_module(module_name), attr)
-    return handler
+        raise UnknownJobKind(
+            f"no job kind {kind!r} is known to this process (job modules: {', '.join(_modules())})"
+        ) from None
+
+
+def find(kind: str) -> JobSpec | None:
+    return load().get(kind)
+
+
+def kinds_visible_to(role: Role) -> list[str]:
+    """Kinds whose jobs a project member with this role may see."""
+    return sorted(
+        kind for kind, spec in load().items() if ROLE_RANK[role] >= ROLE_RANK[spec.visible_to]
+    )

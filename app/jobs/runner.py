@@ -1,49 +1,102 @@
-"""Run one job by id: claim, work and finish in one transaction, or record the failure."""
+"""Run one job by id: claim an attempt, run its kind's handler in the kind's mode, settle the row.
+
+Returns what happened: 'done', 'failed', 'cancelled', 'retrying' (put back with a backoff), or
+'skipped' (claimed elsewhere, finished already, or this attempt lost its claim).
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import cast
 
+from app import storage
 from app.db import session_scope
 from app.errors import DomainError
-from app.jobs import service
+from app.jobs import claims, registry
+from app.jobs.attempt import Attempt
+from app.jobs.context import JobCancelled, JobFailed, LostClaim, TimeLimitExceeded
 from app.jobs.models import Job
-from app.jobs.registry import handler_for
+from app.jobs.specs import ExternalHandler, JobSpec, Mode, TransactionalHandler
 
 log = logging.getLogger(__name__)
 
+# Raised by a handler, these end the job at once: running it again cannot help.
+FINAL_ERRORS: tuple[type[BaseException], ...] = (DomainError, JobFailed, TimeLimitExceeded)
+
 
 def run_job(job_id: int) -> str:
-    """Returns what happened: 'done', 'failed', or 'skipped' (claimed elsewhere or finished)."""
     with session_scope() as session:
-        job = service.claim(session, job_id)
-        if job is None:
-            return "skipped"
-        kind, attempt = job.kind, job.attempts
-
-    def progress(fraction: float) -> None:
-        with session_scope() as s:
-            service.report_progress(s, job_id, attempt, fraction)
-
-    try:
-        with session_scope() as session:
-            job = session.get_one(Job, job_id)
-            result = handler_for(kind)(session, job, progress)
-            # The effect and the "succeeded" mark commit together: a redelivery finds it done,
-            # and a run whose claim was taken over rolls its effect back.
-            service.finish(session, job_id, attempt, result)
-    except service.LostClaim:
-        log.warning(
-            "job %s: attempt %s lost its claim to a newer one; rolled back", job_id, attempt
-        )
+        job = claims.claim(session, job_id)
+    if job is None:
         return "skipped"
-    except DomainError as exc:
-        with session_scope() as session:
-            service.fail(session, job_id, attempt, exc.message)
-        return "failed"
+    attempt = job.attempts
+    try:
+        spec = registry.get(job.kind)
+    except registry.UnknownJobKind as exc:
+        return _end(job_id, attempt, "failed", str(exc))
+
+    run = Attempt(job)
+    run.start_heartbeat()
+    try:
+        _run_handler(spec, job, run)
+    except LostClaim:
+        log.warning("job %s: attempt %s lost its claim to a newer one", job_id, attempt)
+        return "skipped"
+    except JobCancelled:
+        return _end(job_id, attempt, "cancelled")
+    except FINAL_ERRORS as exc:
+        message = exc.message if isinstance(exc, DomainError) else str(exc)
+        return _end(job_id, attempt, "failed", message or type(exc).__name__)
     except Exception as exc:
-        log.exception("job %s (%s) failed", job_id, kind)
-        with session_scope() as session:
-            service.fail(session, job_id, attempt, f"{type(exc).__name__}: {exc}")
-        return "failed"
+        log.exception("job %s (%s) attempt %s failed", job_id, job.kind, attempt)
+        return _retry_or_fail(spec, job, f"{type(exc).__name__}: {exc}")
+    finally:
+        run.stop_heartbeat()
+    storage.remove_work_dir(job_id)
     return "done"
+
+
+def _run_handler(spec: JobSpec, job: Job, run: Attempt) -> None:
+    if spec.mode is Mode.transactional:
+        handler = cast(TransactionalHandler, spec.handler)
+
+        def progress(fraction: float) -> None:
+            run.progress(fraction)
+
+        with session_scope() as session:
+            row = session.get_one(Job, job.id)
+            result = handler(session, row, progress)
+            run.check_time()
+            # The effect and the "succeeded" mark commit together: a redelivery finds it done,
+            # and a run whose claim was taken over (or that was cancelled) rolls it back.
+            claims.finish(session, job.id, job.attempts, result)
+    else:
+        result = cast(ExternalHandler, spec.handler)(run)
+        if run.completed is None:
+            with run.complete(result):
+                pass
+
+
+def _end(job_id: int, attempt: int, outcome: str, error: str | None = None) -> str:
+    with session_scope() as session:
+        if outcome == "cancelled":
+            ended = claims.mark_cancelled(session, job_id, attempt)
+        else:
+            ended = claims.fail(session, job_id, attempt, error or "failed")
+    if not ended:
+        return "skipped"
+    storage.remove_work_dir(job_id)
+    return outcome
+
+
+def _retry_or_fail(spec: JobSpec, job: Job, reason: str) -> str:
+    attempt, last = job.attempts, job.max_attempts
+    if attempt >= last:
+        return _end(job.id, attempt, "failed", f"{reason} (attempt {attempt} of {last})")
+    delay = spec.backoff_seconds(attempt)
+    note = f"attempt {attempt} of {last} failed: {reason}; retrying in {delay:g} s"
+    with session_scope() as session:
+        if claims.retry_later(session, job.id, attempt, note, delay):
+            return "retrying"
+        cancelled = claims.cancel_requested(session, job.id)
+    return _end(job.id, attempt, "cancelled") if cancelled else "skipped"

@@ -26,7 +26,7 @@ from app.runtime.embedded import (
     terminate,
 )
 
-WORKER_QUEUES = "default,gpu"
+WORKER_QUEUES = "default,gpu,cpu-train"
 WORKER_CONCURRENCY = 2
 # uvicorn finishes in-flight requests; Celery's warm shutdown lets running tasks end first.
 _WEB_STOP = ((signal.SIGTERM, 15.0),)
@@ -155,7 +155,7 @@ def _banner(url: str, servers: list[EmbeddedServer], data_dir: Path, with_worker
             else f"external, from {variable}"
         )
         lines.append(f"  {label + ':':<10}{where}")
-    worker = f"queues {WORKER_QUEUES} with beat" if with_worker else "not started"
+    worker = f"queues {WORKER_QUEUES} and the sweeper" if with_worker else "not started"
     lines.append(f"  {'worker:':<10}{worker}")
     if servers:
         lines.append(f"  {'logs:':<10}{_display(data_dir / 'log')}")
@@ -291,9 +291,8 @@ def _up(launch: _Launch, host: str, port: int, with_worker: bool) -> NoReturn:
     launch.spawn("web server", [*web, "--timeout-graceful-shutdown", "10"], _WEB_STOP)
     if with_worker:
         worker = [sys.executable, "-m", "celery", "-A", "worker.celery_app:celery_app", "worker"]
+        # The worker runs the sweeper loop itself (recovery of dead jobs): no beat needed.
         worker += ["-Q", WORKER_QUEUES, "--concurrency", str(WORKER_CONCURRENCY)]
-        # Beat inside the worker so periodic tasks run; its state stays under the data dir.
-        worker += ["--beat", "--schedule", str(data_dir / "celerybeat-schedule")]
         launch.spawn("worker", [*worker, "--loglevel", "INFO"], _WORKER_STOP)
 
     shown = _connect_host(host)

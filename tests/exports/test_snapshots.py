@@ -181,7 +181,15 @@ def test_a_failed_snapshot_leaves_no_files(
     pid = project["id"]
     r = researcher.client.post(f"/api/v1/projects/{pid}/exports", json={})
     queued = r.json()
+    exports_dir = get_settings().data_dir / "exports"
+    # An unexpected error is retried (3 attempts for this kind); no attempt leaves files.
+    assert runner.run_job(queued["job_id"]) == "retrying"
+    got = researcher.client.get(f"/api/v1/projects/{pid}/exports/{queued['export_id']}").json()
+    assert got["status"] == "queued" and "the database went away" in got["error"]
+    assert runner.run_job(queued["job_id"]) == "retrying"
     assert runner.run_job(queued["job_id"]) == "failed"
     got = researcher.client.get(f"/api/v1/projects/{pid}/exports/{queued['export_id']}").json()
     assert got["status"] == "failed" and "the database went away" in got["error"]
-    assert not (get_settings().data_dir / "exports" / f"{queued['export_id']}-1").exists()
+    assert "attempt 3 of 3" in got["error"]
+    for attempt in (1, 2, 3):
+        assert not (exports_dir / f"{queued['export_id']}-{attempt}").exists()

@@ -1,0 +1,84 @@
+"""Job kinds of the exports domain: writing a frozen snapshot's files."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from app import storage
+from app.auth.models import Role
+from app.exports.models import Export
+from app.jobs import queues
+from app.jobs.specs import JobSpec, Mode
+
+if TYPE_CHECKING:
+    from app.jobs.context import JobContext
+
+# Snapshot folders: data_dir/exports/<export id>-<attempt>/, published through exports.path.
+FILES = storage.area("exports", Export)
+PROGRESS_EVERY_S = 2.0
+
+
+def run_snapshot(ctx: JobContext) -> dict[str, Any]:
+    """Write the data file, manifest and card into this attempt's folder (no transaction open
+    meanwhile; the export reads its own snapshot), then publish the folder and mark the job
+    succeeded in one commit."""
+    import orjson
+
+    from app.db import get_engine
+    from app.exports import card
+    from app.exports.build import ExportRun
+    from app.exports.schemas import ExportOptions
+    from app.exports.service import CARD, MANIFEST, make_manifest
+
+    with ctx.transaction() as session:
+        export = session.get_one(Export, ctx.params["export_id"])
+        export_id, project_id, file_name = export.id, export.project_id, export.file_name
+        options = ExportOptions.model_validate(export.options)
+    folder = storage.AttemptFolder.create(FILES, export_id, ctx.attempt)
+    try:
+        with folder.open(file_name) as f:
+            run = ExportRun(get_engine(), project_id, options, f, with_progress=True)
+            last = time.monotonic()
+            for fraction in run.batches():
+                if time.monotonic() - last >= PROGRESS_EVERY_S:
+                    ctx.progress(fraction)  # also where a cancel request is seen
+                    last = time.monotonic()
+        data = folder.record(f)
+        assert run.outcome is not None
+        manifest = make_manifest(export_id, options, run.outcome, file_name, data)
+        folder.write(MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        folder.write(CARD, card.render(manifest).encode())
+        path = folder.seal()
+        result = {
+            "export_id": export_id,
+            "rows": run.outcome.stats.rows,
+            "bytes": data.bytes,
+            "sha256": data.sha256,
+        }
+        with ctx.complete(result) as session:
+            export = session.get_one(Export, export_id)
+            export.path = path
+            export.manifest = manifest
+            export.sha256 = data.sha256
+            export.bytes = data.bytes
+            export.rows = run.outcome.stats.rows
+            export.finished_at = datetime.now(UTC)
+    except BaseException:
+        folder.discard()  # no half-written or unpublished snapshot stays behind
+        raise
+    # Lower attempt numbers can no longer publish (their claim is gone): their files go.
+    storage.discard_other_attempts(FILES, export_id, keep=ctx.attempt)
+    return result
+
+
+SNAPSHOT = JobSpec(
+    kind="exports.snapshot",
+    mode=Mode.external,
+    handler=run_snapshot,
+    queue=queues.DEFAULT,
+    max_attempts=3,
+    time_limit=timedelta(hours=2),
+    visible_to=Role.researcher,  # like every export route
+)
