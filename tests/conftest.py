@@ -37,6 +37,8 @@ os.environ["TANDEM_REDIS_URL"] = f"{REDIS_BASE}/{REDIS_DB}"
 os.environ["TANDEM_SECRET_KEY"] = secrets.token_urlsafe(48)
 os.environ["TANDEM_DATA_DIR"] = str(_TMP)
 os.environ.setdefault("TANDEM_LOGIN_ATTEMPTS_PER_MINUTE", "1000")
+# Test-only job kinds, through the registry's plugin hook (worker processes inherit it).
+os.environ["TANDEM_JOB_MODULES"] = "tests.jobs.kinds"
 
 TABLES = (
     "exports",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue
 
+import app.models  # noqa: F401  (every table, so that foreign keys resolve in this process)
 from app.config import get_settings
 from app.jobs.queues import QUEUES
 

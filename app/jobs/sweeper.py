@@ -26,6 +26,8 @@ from app.jobs import claims, outbox, queues
 
 log = logging.getLogger(__name__)
 LOCK_KEY = "tandem:sweeper"
+# Hash: sweeper identity -> time of its last sweep (which worker sweeps, and that it does).
+LAST_SWEEP_KEY = "tandem:sweeper:last-sweep"
 # A queued job whose message looks lost is re-sent at most this often, so that a long backlog
 # (jobs waiting hours for the GPU worker) does not fill its queue with duplicates.
 RESEND_EVERY_SECONDS = 300
@@ -131,6 +133,7 @@ class SweeperLoop:
         if not self._hold_lock():
             return False
         sweep(self.client)
+        self.client.hset(LAST_SWEEP_KEY, self.identity, f"{time.time():.3f}")
         if time.monotonic() - self._last_cleanup >= CLEANUP_EVERY_SECONDS or not self._last_cleanup:
             self._last_cleanup = time.monotonic()
             with session_scope() as session:
