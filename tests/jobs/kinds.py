@@ -40,6 +40,7 @@ def _misbehave(params: dict[str, Any], step: int, attempt: int) -> None:
 def run_steps(ctx: JobContext) -> dict[str, Any]:
     params = dict(ctx.params)
     steps = int(params["steps"])
+    found = sorted(p.name for p in ctx.work_dir.iterdir())  # what earlier attempts left
     (ctx.work_dir / f"attempt-{ctx.attempt}").write_text("scratch")
     start = (ctx.resume_state() or {"next": 0})["next"]
     for step in range(start, steps):
@@ -49,7 +50,7 @@ def run_steps(ctx: JobContext) -> dict[str, Any]:
             session.execute(_INSERT, {"j": ctx.job_id, "s": step, "a": ctx.attempt})
             ctx.checkpoint({"next": step + 1})
         ctx.progress((step + 1) / steps, {"step": step + 1, "of": steps})
-    return {"steps": steps, "resumed_at": start}
+    return {"steps": steps, "resumed_at": start, "work_dir_had": found}
 
 
 def run_steps_in_one_transaction(session: Session, job: Job, progress: Progress) -> dict[str, Any]:

@@ -61,7 +61,8 @@ def test_a_job_killed_mid_way_resumes_from_its_checkpoint_and_applies_each_step_
     # Each step's effect exactly once: the first attempt's up to the kill, the rest resumed.
     assert [step for step, _ in effects(job_id)] == list(range(8))
     assert effects(job_id) == [(s, 1 if s < done_before else 2) for s in range(8)]
-    assert job["result"] == {"steps": 8, "resumed_at": done_before}
+    # The second attempt found the first one's work dir as it was left.
+    assert job["result"] == {"steps": 8, "resumed_at": done_before, "work_dir_had": ["attempt-1"]}
     assert (job["attempts"], job["lost_attempts"]) == (2, 1)
     assert job["error"] is None and job["progress"] == 1.0
     # The work dir, kept across the two attempts, is removed once the job ended.
