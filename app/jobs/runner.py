@@ -39,21 +39,27 @@ def run_job(job_id: int) -> str:
     run.start_heartbeat()
     try:
         _run_handler(spec, job, run)
-    except LostClaim:
+    except Exception as exc:
+        error: Exception | None = exc
+    else:
+        error = None
+    finally:
+        # Stopped before the row is settled, so no beat races the final write. On BaseException
+        # (the worker is shutting down hard) the claim simply lapses and the sweeper requeues.
+        run.stop_heartbeat()
+    if error is None:
+        storage.remove_work_dir(job_id)
+        return "done"
+    if isinstance(error, LostClaim):
         log.warning("job %s: attempt %s lost its claim to a newer one", job_id, attempt)
         return "skipped"
-    except JobCancelled:
+    if isinstance(error, JobCancelled):
         return _end(job_id, attempt, "cancelled")
-    except FINAL_ERRORS as exc:
-        message = exc.message if isinstance(exc, DomainError) else str(exc)
-        return _end(job_id, attempt, "failed", message or type(exc).__name__)
-    except Exception as exc:
-        log.exception("job %s (%s) attempt %s failed", job_id, job.kind, attempt)
-        return _retry_or_fail(spec, job, f"{type(exc).__name__}: {exc}")
-    finally:
-        run.stop_heartbeat()
-    storage.remove_work_dir(job_id)
-    return "done"
+    if isinstance(error, FINAL_ERRORS):
+        message = error.message if isinstance(error, DomainError) else str(error)
+        return _end(job_id, attempt, "failed", message or type(error).__name__)
+    log.error("job %s (%s) attempt %s failed", job_id, job.kind, attempt, exc_info=error)
+    return _retry_or_fail(spec, job, f"{type(error).__name__}: {error}")
 
 
 def _run_handler(spec: JobSpec, job: Job, run: Attempt) -> None:
