@@ -5,11 +5,16 @@ Every worker process also runs the sweeper loop (worker/sweeper.py): no beat pro
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
+from celery.signals import worker_process_init
 from kombu import Queue
 
 import app.models  # noqa: F401  (every table, so that foreign keys resolve in this process)
 from app.config import get_settings
+from app.db import get_engine
+from app.jobs import broker
 from app.jobs.queues import QUEUES
 
 
@@ -33,6 +38,14 @@ def make_celery() -> Celery:
 
     app.steps["worker"].add(SweeperStep)
     return app
+
+
+@worker_process_init.connect
+def _own_connections_in_pool_process(**kwargs: Any) -> None:
+    """A forked pool process must not use the sockets its parent pooled (the sweeper's
+    database and broker connections): it starts with empty pools of its own."""
+    get_engine().dispose(close=False)
+    broker.reset()
 
 
 celery_app = make_celery()

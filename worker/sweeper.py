@@ -11,6 +11,8 @@ from app.jobs.sweeper import SweeperLoop
 
 class SweeperStep(bootsteps.StartStopStep):
     label = "tandem sweeper"
+    # Started once the pool's processes are forked, so they inherit none of its connections.
+    requires = ("celery.worker.components:Pool",)
 
     def create(self, worker: Any) -> SweeperLoop:  # type: ignore[override]
         consumed = sorted(worker.app.amqp.queues.consume_from or worker.app.amqp.queues)

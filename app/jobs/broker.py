@@ -36,6 +36,11 @@ def _client() -> Celery:
     return app
 
 
+def reset() -> None:
+    """Forget the client (in a forked process: build one with connections of its own)."""
+    _client.cache_clear()
+
+
 def send_run_job(
     job_id: int, queue: str, *, countdown: float = 0.0, time_limit_s: int | None = None
 ) -> None:
