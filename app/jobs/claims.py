@@ -259,12 +259,16 @@ def settle_lapsed(session: Session, job_id: int | None = None) -> list[Settled]:
     return settled
 
 
-def overdue_queued(session: Session) -> list[Message]:
-    """Queued jobs whose message should have been taken long ago: presumed lost."""
+def overdue_queued(session: Session, limit: int = 1000) -> list[Message]:
+    """Queued jobs whose message should have been taken long ago (oldest first, at most
+    `limit`): their message may be lost."""
     rows = session.execute(
-        select(Job.id, Job.queue, Job.time_limit_s).where(
+        select(Job.id, Job.queue, Job.time_limit_s)
+        .where(
             Job.status == JobStatus.queued.value,
             Job.due_at < func.now() - timedelta(seconds=LOST_MESSAGE_SECONDS),
         )
+        .order_by(Job.due_at)
+        .limit(limit)
     )
     return [Message(r[0], r[1], r[2]) for r in rows]

@@ -28,8 +28,7 @@ log = logging.getLogger(__name__)
 LOCK_KEY = "tandem:sweeper"
 # Hash: sweeper identity -> time of its last sweep (which worker sweeps, and that it does).
 LAST_SWEEP_KEY = "tandem:sweeper:last-sweep"
-# A queued job whose message looks lost is re-sent at most this often, so that a long backlog
-# (jobs waiting hours for the GPU worker) does not fill its queue with duplicates.
+# A queued job whose message looks lost is re-sent at most this often.
 RESEND_EVERY_SECONDS = 300
 _RESENT_MARK = "tandem:job-resent:"
 CLEANUP_EVERY_SECONDS = 600
@@ -54,13 +53,28 @@ class SweepReport:
     resent: list[int] = field(default_factory=list)
 
 
+def _queue_is_empty(client: redis.Redis, queue: str) -> bool:
+    """No message waits in this queue on the broker (kombu's Redis transport keeps a queue's
+    messages in a list named after it)."""
+    return int(client.llen(queue)) == 0
+
+
 def sweep(client: redis.Redis) -> SweepReport:
-    """One pass: settle lapsed claims (requeued jobs are sent on commit), re-send lost messages."""
+    """One pass: settle lapsed claims (requeued jobs are sent on commit), re-send lost messages.
+
+    An overdue queued job is re-sent only while its queue on the broker is empty: messages still
+    waiting mean a backlog (jobs waiting hours for the GPU worker), not a loss, and re-sending
+    would only fill the queue with duplicates. A lost message among a backlog is re-sent once
+    the queue drains."""
     with session_scope() as session:
-        settled = claims.settle_lapsed(session)
         overdue = claims.overdue_queued(session)
+        # Looked at before this pass sends anything (requeued jobs go out on commit).
+        empty = {q: _queue_is_empty(client, q) for q in {m.queue for m in overdue}}
+        settled = claims.settle_lapsed(session)
     report = SweepReport(settled=settled)
     for message in overdue:
+        if not empty[message.queue]:
+            continue
         mark = f"{_RESENT_MARK}{message.job_id}"
         if client.set(mark, 1, nx=True, ex=RESEND_EVERY_SECONDS) and outbox.send(message):
             report.resent.append(message.job_id)

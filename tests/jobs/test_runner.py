@@ -283,3 +283,17 @@ def test_the_status_check_follows_the_enum() -> None:
     job_id = enqueue(kinds.STEPS, {"steps": 1})
     with pytest.raises(psycopg.errors.CheckViolation):
         sql("UPDATE jobs SET status = 'paused' WHERE id = %s", job_id)
+
+
+def test_an_overdue_job_is_not_sent_again_while_its_queue_has_a_backlog() -> None:
+    lost = enqueue(kinds.STEPS, {"steps": 1})
+    broker().delete("default")  # its message is lost
+    waiting = enqueue(kinds.STEPS, {"steps": 1})  # a backlog: this one's message waits
+    sql("UPDATE jobs SET due_at = now() - interval '2 minutes'")
+    assert sweep(broker()).resent == []
+    assert [m["job_id"] for m in messages()] == [waiting]
+    broker().delete("default")  # the queue drained (say a worker took the message)
+    sql("UPDATE jobs SET status = 'running' WHERE id = %s", waiting)
+    assert sweep(broker()).resent == [lost]
+    assert [m["job_id"] for m in messages()] == [lost]
+    assert sweep(broker()).resent == []  # at most every RESEND_EVERY_SECONDS
