@@ -10,12 +10,13 @@ Each write opens its own short transaction; none is held while the handler works
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -33,6 +34,19 @@ CANCEL_POLL_SECONDS = 0.5
 # Progress and heartbeats need not survive a database crash (the next one rewrites them):
 # their commits skip the WAL flush, which is most of their cost.
 _NO_FSYNC = text("SET LOCAL synchronous_commit = off")
+T = TypeVar("T")
+
+
+def _json_safe(value: Any) -> Any:
+    """A progress detail as JSON can hold it: a NaN or infinite loss is reported as a string
+    ("nan", "inf") instead of failing the write."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 class Attempt:
@@ -79,7 +93,7 @@ class Attempt:
                 self._job_id,
                 self._attempt,
                 progress=fraction,
-                detail=None if detail is None else dict(detail),
+                detail=None if detail is None else _json_safe(detail),
                 extend=self._may_renew(),
             ),
             durable=False,
@@ -166,7 +180,7 @@ class Attempt:
             finally:
                 self._local.session = None
 
-    def _write(self, fn: Any, *, durable: bool = True) -> Any:
+    def _write(self, fn: Callable[[Session], T], *, durable: bool = True) -> T:
         """Run one write inside the open transaction() of this thread (its row lock is ours:
         a separate transaction would wait on it), else in a transaction of its own."""
         if self._lost:
@@ -190,7 +204,7 @@ class Attempt:
         if self._elapsed() > self._time_limit:
             raise TimeLimitExceeded(
                 f"attempt {self._attempt} ran past the time limit of "
-                f"{claims._duration(self._time_limit)}"
+                f"{claims.duration(self._time_limit)}"
             )
 
     def _note_cancel(self, requested: bool) -> None:

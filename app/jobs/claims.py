@@ -195,7 +195,8 @@ class Settled:
     error: str | None
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """'2 h', '10 min', '45 s'."""
     if seconds >= 3600 and seconds % 3600 == 0:
         return f"{seconds / 3600:g} h"
     if seconds >= 60 and seconds % 60 == 0:
@@ -229,7 +230,7 @@ def settle_lapsed(session: Session, job_id: int | None = None) -> list[Settled]:
         ):
             status = JobStatus.failed
             error = (
-                f"attempt {job.attempts} ran past the time limit of {_duration(job.time_limit_s)}"
+                f"attempt {job.attempts} ran past the time limit of {duration(job.time_limit_s)}"
                 f" (stopped at {at})"
             )
         elif job.attempts >= job.max_attempts:

@@ -49,6 +49,10 @@ def lapse(job_id: int) -> None:
     sql("UPDATE jobs SET locked_until = now() - interval '1 second' WHERE id = %s", job_id)
 
 
+def sql_url() -> str:
+    return os.environ["TANDEM_DATABASE_URL"]
+
+
 def messages(queue: str = "default") -> list[dict[str, Any]]:
     """The tandem.run_job messages waiting in a queue: job id and Celery headers."""
     out = []
@@ -89,10 +93,6 @@ def test_a_job_transaction_locks_the_row_so_a_reclaim_waits_for_it() -> None:
             other.execute(lapse_in, (job_id,))
         with session_scope() as session:
             assert claims.settle_lapsed(session) == []
-
-
-def sql_url() -> str:
-    return os.environ["TANDEM_DATABASE_URL"]
 
 
 def test_a_checkpoint_inside_a_transaction_commits_with_its_effect_or_not_at_all() -> None:
@@ -297,3 +297,12 @@ def test_an_overdue_job_is_not_sent_again_while_its_queue_has_a_backlog() -> Non
     assert sweep(broker()).resent == [lost]
     assert [m["job_id"] for m in messages()] == [lost]
     assert sweep(broker()).resent == []  # at most every RESEND_EVERY_SECONDS
+
+
+def test_a_nan_loss_in_a_progress_detail_is_reported_as_text() -> None:
+    job_id = enqueue(kinds.STEPS, {"steps": 1})
+    ctx = claim(job_id)
+    ctx.progress(0.25, {"loss": float("nan"), "norms": [float("inf"), 1.5], "step": 3})
+    job = job_row(job_id)
+    assert job["progress"] == 0.25
+    assert job["progress_detail"] == {"loss": "nan", "norms": ["inf", 1.5], "step": 3}
