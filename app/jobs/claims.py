@@ -93,10 +93,6 @@ def renew(
     return Renewal(cancel_requested=bool(row[0]))
 
 
-def report_progress(session: Session, job_id: int, attempt: int, progress: float) -> Renewal:
-    return renew(session, job_id, attempt, progress=progress)
-
-
 def lock_current(session: Session, job_id: int, attempt: int) -> None:
     """Lock the job row for this transaction if the attempt still holds it (a concurrent
     re-claim waits until commit). Raises LostClaim, or JobCancelled once cancel was asked."""

@@ -353,7 +353,7 @@ def test_sweeper_resends_jobs_whose_message_was_lost(
 ) -> None:
     from app.jobs.sweeper import sweep
 
-    def resend_stale_jobs() -> int:
+    def sweep_once() -> int:
         report = sweep(broker())
         return len(report.resent) + len(report.settled)
 
@@ -381,10 +381,10 @@ def test_sweeper_resends_jobs_whose_message_was_lost(
     )
 
     # Queued for over a minute, or running with a lapsed lock: re-sent. The rest: left alone.
-    assert resend_stale_jobs() == 2
+    assert sweep_once() == 2
     assert queued_job_ids() == sorted([old, lapsed])
     # Swept again soon after: not sent a second time.
-    assert resend_stale_jobs() == 0
+    assert sweep_once() == 0
     assert queued_job_ids() == sorted([old, lapsed])
 
     with start_worker_now():
