@@ -5,7 +5,8 @@ row (a unit's coincidence matrix, a contingency cell, matched and total span cou
 Resampling n units with replacement only changes how often each distinct row is counted, and
 those counts are multinomial: one replicate is one multinomial draw and one matrix product.
 Units with equal rows are drawn as one category, so a thousand replicates over a million votes
-cost milliseconds when the rows repeat (labels, cells) and seconds when they do not.
+cost milliseconds when the rows repeat (labels, cells); when they are mostly distinct (a
+probability per item) units are drawn one by one and counted, seconds per thousand replicates.
 """
 
 from __future__ import annotations
@@ -75,12 +76,26 @@ def resampled_sums(
         out.fill(np.nan)
         return out
     rng = np.random.default_rng(seed)
-    p = freq / n
-    step = max(1, CHUNK_CELLS // len(rows))
+    if 2 * len(rows) <= n:
+        # Few distinct rows: a multinomial draw over them costs O(rows) per replicate.
+        p = freq / n
+        step = max(1, CHUNK_CELLS // len(rows))
+        for start in range(0, n_boot, step):
+            m = min(step, n_boot - start)
+            out[start : start + m] = rng.multinomial(n, p, size=m).astype(np.float64) @ rows
+        return out
+    # Mostly distinct rows: drawing n units and counting them is cheaper than the multinomial
+    # (whose per-category cost is several times that of one draw).
+    unit_row = None if len(rows) == n else np.repeat(np.arange(len(rows)), freq)
+    step = max(1, CHUNK_CELLS // n)
     for start in range(0, n_boot, step):
         m = min(step, n_boot - start)
-        drawn = rng.multinomial(n, p, size=m).astype(np.float64)
-        out[start : start + m] = drawn @ rows
+        drawn = rng.integers(0, n, size=(m, n))
+        if unit_row is not None:
+            drawn = unit_row[drawn]
+        drawn += (np.arange(m) * len(rows))[:, None]
+        counts = np.bincount(drawn.reshape(-1), minlength=m * len(rows)).reshape(m, len(rows))
+        out[start : start + m] = counts.astype(np.float64) @ rows
     return out
 
 

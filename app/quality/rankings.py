@@ -123,3 +123,46 @@ def ranking_agreement(
     """
     _, tau = item_mean_tau(items, orders)
     return bootstrap(np.column_stack([tau, np.ones_like(tau)]), ratio, n_boot=n_boot, seed=seed)
+
+
+def ranking_versus(
+    judge_items: npt.ArrayLike,
+    judge_orders: Sequence[Sequence[int]],
+    human_items: npt.ArrayLike,
+    human_orders: Sequence[Sequence[int]],
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+) -> Estimate:
+    """Mean over items of the judge's mean Kendall tau with each human ranking of the item.
+
+    The judge-human counterpart of `ranking_agreement` (human-human): both average tau over
+    pairs of rankers, so the two numbers compare. One judge order per item; items without a
+    human ranking are left out; n counts the items compared.
+    """
+    ji, hi = ints(judge_items, "judge_items"), ints(human_items, "human_items")
+    same_length(judge_items=ji, judge_orders=np.empty(len(judge_orders)))
+    same_length(human_items=hi, human_orders=np.empty(len(human_orders)))
+    if len(np.unique(ji)) != len(ji):
+        raise ValueError("give one judge order per item.")
+    humans: dict[int, list[int]] = {}
+    for row, item in enumerate(hi.tolist()):
+        humans.setdefault(item, []).append(row)
+    pairs_a: list[Sequence[int]] = []
+    pairs_b: list[Sequence[int]] = []
+    owner: list[int] = []
+    for row, item in enumerate(ji.tolist()):
+        for h in humans.get(item, ()):
+            pairs_a.append(judge_orders[row])
+            pairs_b.append(human_orders[h])
+            owner.append(item)
+    if not owner:
+        return bootstrap(np.zeros((0, 2)), ratio, n_boot=n_boot, seed=seed)
+    tau = paired_tau(pairs_a, pairs_b)
+    items, index = np.unique(np.asarray(owner, dtype=np.int64), return_inverse=True)
+    per_item = np.bincount(index, weights=tau, minlength=len(items)) / np.bincount(
+        index, minlength=len(items)
+    )
+    return bootstrap(
+        np.column_stack([per_item, np.ones(len(items))]), ratio, n_boot=n_boot, seed=seed
+    )

@@ -108,3 +108,14 @@ def test_bad_input_is_refused() -> None:
         bradley_terry(["a"], ["b"], [1], length_a=[-1], length_b=[2])
     with pytest.raises(ValueError, match="one length"):
         bradley_terry(["a", "b"], ["b"], [1])
+
+
+def test_the_board_serialises_to_json() -> None:
+    import json
+
+    board = bradley_terry(
+        ["a", "b"], ["b", "c"], [1, 0.5], length_a=[10, 20], length_b=[20, 20], n_boot=20
+    )
+    data = json.loads(json.dumps(board.as_dict(), allow_nan=False))
+    assert [r["model"] for r in data["ratings"]] == [r.model for r in board.ratings]
+    assert set(data["length_effect"]) == {"value", "low", "high", "n"}

@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from app.quality.rankings import item_mean_tau, kendall_tau, paired_tau, ranking_agreement
+from app.quality.rankings import (
+    item_mean_tau,
+    kendall_tau,
+    paired_tau,
+    ranking_agreement,
+    ranking_versus,
+)
 
 
 def test_kendall_tau_is_scipys_and_none_when_undefined() -> None:
@@ -63,3 +69,17 @@ def test_rankings_of_different_responses_are_refused() -> None:
         item_mean_tau([1, 1], [[1, 2, 3], [1, 2, 4]])
     with pytest.raises(ValueError, match="twice"):
         item_mean_tau([1], [[1, 1, 2]])
+
+
+def test_judge_against_each_human_ranking() -> None:
+    human_items = [1, 1, 2, 3]
+    human_orders = [[1, 2, 3], [2, 1, 3], [5, 6], [7, 8]]
+    judge_items = [1, 2, 4]
+    judge_orders = [[1, 2, 3], [6, 5], [9, 10]]
+    est = ranking_versus(judge_items, judge_orders, human_items, human_orders)
+    # Item 1: tau 1 with the first human, 1/3 with the second -> 2/3; item 2: -1; item 4: no human.
+    assert est.n == 2
+    assert est.value == pytest.approx((2 / 3 - 1) / 2)
+    with pytest.raises(ValueError, match="one judge order per item"):
+        ranking_versus([1, 1], [[1, 2], [2, 1]], [1], [[1, 2]])
+    assert ranking_versus([1], [[1, 2]], [], []).value is None
