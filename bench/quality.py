@@ -174,7 +174,7 @@ def main() -> int:
         ),
         ("Fleiss kappa", args.votes, lambda: fleiss_kappa(pw["items"], pw["labels"], 3)),
         (
-            "Cohen kappa, every rater pair (+ boot each)",
+            "Cohen kappa, every rater pair (200 boot each)",
             args.votes,
             lambda: rater_pair_kappas(pw["items"], pw["raters"], pw["labels"], 3, min_items=20),
         ),

@@ -22,6 +22,7 @@ from app.quality.arrays import FloatArray, IntArray
 
 N_BOOT = 1000
 LEVEL = 0.95
+MEAN_LEVELS = 4096
 # Replicates x distinct rows drawn at once (int64 counts): bounds memory at about 32 MiB.
 CHUNK_CELLS = 1 << 22
 
@@ -99,6 +100,29 @@ def resampled_sums(
     return out
 
 
+def multinomial_per_group(
+    rng: np.random.Generator, n: IntArray, p: FloatArray, replicates: int
+) -> FloatArray:
+    """(replicates, groups, k) multinomial draws, group g drawing n[g] units over p[g].
+
+    Built from k - 1 conditional binomial draws, each vectorised over every replicate and
+    group: numpy's multinomial pays a fixed cost per (replicate, group) that dominates when the
+    groups are many and small (rater pairs).
+    """
+    groups, k = p.shape
+    out = np.empty((replicates, groups, k))
+    left = np.broadcast_to(n.astype(np.int64), (replicates, groups)).copy()
+    mass = np.ones(groups)
+    for j in range(k - 1):
+        share = np.divide(p[:, j], mass, out=np.zeros(groups), where=mass > 0)
+        drawn = rng.binomial(left, np.clip(share, 0.0, 1.0))
+        out[:, :, j] = drawn
+        left -= drawn
+        mass = mass - p[:, j]
+    out[:, :, k - 1] = left
+    return out
+
+
 def percentile_interval(
     replicates: FloatArray, level: float = LEVEL
 ) -> tuple[float | None, float | None]:
@@ -154,9 +178,29 @@ def ratio(sums: FloatArray) -> FloatArray:
 
 
 def mean(values: npt.ArrayLike, *, n_boot: int = N_BOOT, seed: int = 0) -> Estimate:
-    """The mean of per-unit values (shares when they are 0/1) with its bootstrap interval."""
+    """The mean of per-unit values (shares when they are 0/1) with its bootstrap interval.
+
+    Past MEAN_LEVELS distinct values (a probability per item, say) the replicates resample the
+    values rounded to MEAN_LEVELS levels, shifted back by the rounding's mean: what remains of
+    the rounding in a replicate has a standard deviation of at most range / MEAN_LEVELS /
+    sqrt(12 n), far below the interval's width, and the draws stay a multinomial over a few
+    thousand categories instead of n units.
+    """
     x = np.asarray(values, dtype=np.float64).reshape(-1)
     if x.size and not np.all(np.isfinite(x)):
         raise ValueError("values must be finite numbers.")
-    rows = np.column_stack([x, np.ones_like(x)])
-    return bootstrap(rows, ratio, n_boot=n_boot, seed=seed)
+    if x.size == 0:
+        return EMPTY
+    point = float(x.mean())
+    levels, counts = np.unique(x, return_counts=True)
+    shift = 0.0
+    if len(levels) > MEAN_LEVELS:
+        lo, hi = float(levels[0]), float(levels[-1])
+        grid = (hi - lo) / (MEAN_LEVELS - 1)
+        rounded = lo + np.round((x - lo) / grid) * grid
+        shift = point - float(rounded.mean())
+        levels, counts = np.unique(rounded, return_counts=True)
+    rows = np.column_stack([levels + shift, np.ones_like(levels)])
+    return bootstrap(
+        rows, ratio, counts=counts.astype(np.int64), value=point, n_boot=n_boot, seed=seed
+    )

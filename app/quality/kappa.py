@@ -8,6 +8,7 @@ scikit-learn call per pair would take minutes on a large project); tests hold Co
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,16 +18,20 @@ import numpy.typing as npt
 from app.quality.arrays import FloatArray, IntArray, codes, ints, same_length
 from app.quality.bootstrap import (
     CHUNK_CELLS,
+    LEVEL,
     N_BOOT,
     Estimate,
     bootstrap,
     finite,
     mean,
-    percentile_interval,
+    multinomial_per_group,
 )
 from app.quality.labels import NO_MAJORITY, label_counts, majority
 
 Weights = Literal["linear", "quadratic"] | None
+# Per rater pair intervals are a display (thousands of pairs with a few dozen items each):
+# 200 replicates place their bounds within a few hundredths of kappa, in a fifth of the time.
+PAIR_N_BOOT = 200
 
 
 def _weights(n_labels: int, weights: Weights) -> FloatArray:
@@ -131,13 +136,14 @@ def rater_pair_kappas(
     *,
     min_items: int = 10,
     weights: Weights = None,
-    n_boot: int = N_BOOT,
+    n_boot: int = PAIR_N_BOOT,
     seed: int = 0,
 ) -> PairKappas:
     """Cohen's kappa for every pair of raters who labelled at least `min_items` items in common.
 
     One vote per (item, rater): a rater's repeated votes on an item are a ValueError. Each
-    pair's interval resamples its own shared items (a multinomial draw over its table's cells).
+    pair's interval resamples its own shared items (a multinomial draw over its table's cells,
+    all pairs and replicates at once).
     """
     it, rt = ints(items, "items"), ints(raters, "raters")
     lab = codes(labels, n_labels)
@@ -169,12 +175,12 @@ def rater_pair_kappas(
         reps = np.empty((n_boot, len(n)))
         for start in range(0, n_boot, step):
             m = min(step, n_boot - start)
-            drawn = rng.multinomial(n, p, size=(m, len(n))).astype(np.float64)
+            drawn = multinomial_per_group(rng, n, p, m)
             reps[start : start + m] = kappa_from_tables(drawn.reshape(-1, v2), w).reshape(m, -1)
-        for i in range(len(n)):
-            lo, hi = percentile_interval(reps[:, i])
-            low[i] = np.nan if lo is None else lo
-            high[i] = np.nan if hi is None else hi
+        tail = (1.0 - LEVEL) / 2.0 * 100.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: kappa undefined
+            low, high = np.nanpercentile(reps, [tail, 100.0 - tail], axis=0)
     return PairKappas(pair_keys[:, 0], pair_keys[:, 1], n.astype(np.int64), kappa, low, high)
 
 
