@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from app.quality.arrays import FloatArray, IntArray, codes, ints, same_length
+from app.quality.arrays import FloatArray, IntArray, codes, ints, row_keys, same_length
 from app.quality.bootstrap import (
     CHUNK_CELLS,
     LEVEL,
@@ -155,8 +155,8 @@ def rater_pair_kappas(
     left, right = vote_pairs(it)
     # Within an item votes are sorted by rater, so rater[left] < rater[right].
     ra, rb, la, lb = rt[left], rt[right], lab[left], lab[right]
-    pair_keys, pair_index = np.unique(np.column_stack([ra, rb]), axis=0, return_inverse=True)
-    pair_index = pair_index.reshape(-1)
+    _, first, pair_index = np.unique(row_keys(ra, rb), return_index=True, return_inverse=True)
+    pair_keys = np.column_stack([ra[first], rb[first]])
     v2 = n_labels * n_labels
     tables = np.bincount(
         pair_index * v2 + la * n_labels + lb, minlength=len(pair_keys) * v2
