@@ -1,0 +1,1 @@
+"""Quality statistics: agreement, annotator trust, gold, leaderboards, bias and their plots."""
