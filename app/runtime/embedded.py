@@ -14,6 +14,8 @@ Layout under ``data_dir`` (``TANDEM_DATA_DIR``, default ``./var``)::
     log/valkey.log
     .postgres.lock       held (flock) while a process runs the server; a second
     .valkey.lock         `tandem up` on the same data dir stops with an error
+    runtime.json         written by `tandem up` while it runs (mode 0600): the URLs CLI
+                         commands on this data dir use (see discovery.py)
 
 Both servers listen on 127.0.0.1 only (PostgreSQL on 55432, Valkey on 56379, or a free port when
 those are taken) and require a random password generated on first start; PostgreSQL opens no

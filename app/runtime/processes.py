@@ -88,6 +88,13 @@ class EmbeddedServer:
     def pid(self) -> int:
         return self._process.pid
 
+    @property
+    def executable(self) -> str:
+        """The process name the kernel shows (/proc/<pid>/comm keeps 15 characters)."""
+        args = self._process.args
+        first = args[0] if isinstance(args, list | tuple) else args
+        return Path(str(first)).name[:15]
+
     def alive(self) -> bool:
         return self._process.poll() is None
 
