@@ -40,6 +40,7 @@ def annotate_page(
         "has_guidelines": bool(project.guidelines.strip()),
         "done": counts.my_done,
         "remaining": counts.my_remaining,
+        "items": counts.items,  # none: the page says the project is empty, not "all done"
     }
     return render(
         request,

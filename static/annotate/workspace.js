@@ -29,6 +29,7 @@ export function startWorkspace(boot, createKind, firstTask) {
     waitingOnline: false,
     done: boot.done,
     remaining: boot.remaining,
+    items: boot.items,
     skew: 0,
     leaseTimer: 0,
     draftTimer: 0,
@@ -84,7 +85,9 @@ export function startWorkspace(boot, createKind, firstTask) {
       if (r.status === 200) {
         state.done = r.data.my_done;
         state.remaining = r.data.my_remaining;
+        state.items = r.data.items;
         renderCounts();
+        if (!state.task && !state.busy) showEndPanel();
       }
     } catch (e) { /* offline: the counters catch up later */ }
   }
@@ -206,12 +209,19 @@ export function startWorkspace(boot, createKind, firstTask) {
     taskEl.hidden = true;
     actions.hidden = true;
     banner("lease-banner", null);
-    $("done-panel").hidden = false;
+    showEndPanel();
     state.remaining = 0;
     renderCounts();
     refreshCounts();
     saveState("");
     document.dispatchEvent(new CustomEvent("tandem:task-rendered", { detail: { assignmentId: null } }));
+  }
+
+  // No task: either the project has no items at all, or the caller has done all theirs.
+  function showEndPanel() {
+    const empty = state.items === 0;
+    $("empty-panel").hidden = !empty;
+    $("done-panel").hidden = empty;
   }
 
   function renderTask(task) {
@@ -222,6 +232,7 @@ export function startWorkspace(boot, createKind, firstTask) {
     state.activeMs = draft ? draft.time_spent_ms || 0 : 0;
     state.shownAt = performance.now();
     $("done-panel").hidden = true;
+    $("empty-panel").hidden = true;
     taskEl.hidden = false;
     actions.hidden = false;
 
@@ -407,7 +418,11 @@ export function startWorkspace(boot, createKind, firstTask) {
       return;
     }
     if (typing(e.target)) {
-      if (e.key === "Escape") { e.target.blur(); taskEl.focus({ preventScroll: true }); }
+      if (e.key === "Escape") {
+        // Back to where the kind's keys work (the span text, or the task).
+        e.target.blur();
+        if (kind.home) kind.home(); else taskEl.focus({ preventScroll: true });
+      }
       return;
     }
     if (e.key === "?") { e.preventDefault(); toggleHelp(); return; }

@@ -1,9 +1,11 @@
 /* Critique: a written critique, an optional 1-7 rating and an optional rewrite shown as a
- * word diff against the response. (Interface: see kinds/pairwise.js.) */
+ * word diff against the response. Keys outside the text fields: c critique, r rewrite,
+ * 1-7 rating. (Interface: see kinds/pairwise.js.) */
 
 import { wordDiff } from "../core/diff.js";
 import { el, kbd, sanitizedMarkdown } from "../core/dom.js";
-import { ratingRow } from "../core/widgets.js";
+import { digit } from "../core/keyboard.js";
+import { ratingRow, RATING_MAX } from "../core/widgets.js";
 
 export function create(ctx) {
   const ui = {};
@@ -43,6 +45,7 @@ export function create(ctx) {
       ui.rewrite.value = original; a.rewrite = original; renderDiff(); ctx.changed();
     } }, "Reset to the response");
     ui.rating = ratingRow("Rating", a.rating, (v) => { a.rating = v; ctx.changed(); }, "rating");
+    ui.rating.row.querySelector(".field-label").append(" ", kbd("1"), "…", kbd(String(RATING_MAX)));
     return el("div", { class: "kind-body" },
       el("article", { class: "card response" }, el("h2", { class: "label", text: "Response" }), sanitizedMarkdown(task.item.responses[0].html, "md response-body")),
       el("section", { class: "card answer stack" },
@@ -66,6 +69,8 @@ export function create(ctx) {
   }
 
   function key(e) {
+    const n = digit(e);
+    if (n !== null && n >= 1 && n <= RATING_MAX) { ui.rating.set(a.rating === n ? null : n); return true; }
     if (e.key === "c") { ui.critique.focus(); return true; }
     if (e.key === "r") { ui.rewrite.focus(); return true; }
     return false;

@@ -3,9 +3,14 @@
  * Every kind module exports create(ctx) -> renderer, where ctx is
  *   { config: {allow_tie, aspects, span_labels}, changed(), need(msg) -> null, home: Element }
  * and the renderer has initial(task, draft), answer(), build(task) -> Node, sync(),
- * key(event) -> handled?, payload() -> object or null, hint() -> string, focus(). */
+ * key(event) -> handled?, payload() -> object or null, hint() -> string, focus(), and
+ * optionally home() (where Esc in a text field goes back to; ctx.home otherwise).
+ *
+ * Keys: 1 / 2 / 0 choose, q w e strength, r rationale; with aspects, `a` steps through them
+ * and 1 / 2 / 0 answer the focused one (then the next), Esc leaves them. */
 
 import { el, kbd, sanitizedMarkdown } from "../core/dom.js";
+import { digit } from "../core/keyboard.js";
 import { segmented, setSegmented } from "../core/widgets.js";
 
 const STRENGTHS = [
@@ -65,20 +70,19 @@ export function create(ctx) {
     const panel = el("section", { class: "card answer" },
       el("div", { class: "choices", role: "group", "aria-label": "Which response is better?" }, ui.choiceA, ui.choiceTie, ui.choiceB),
       ui.strengthRow);
+    ui.aspectGroups = [];
     if (config.aspects.length) {
-      const table = el("div", { class: "aspects" }, el("span", { class: "field-label", text: "Per aspect (optional)" }));
-      ui.aspectGroups = {};
+      const table = el("div", { class: "aspects" },
+        el("span", { class: "field-label" }, "Per aspect (optional) ", kbd("a")));
       for (const name of config.aspects) {
         const opts = [{ value: "a", label: "A" }];
         if (config.allow_tie) opts.push({ value: "tie", label: "Tie" });
         opts.push({ value: "b", label: "B" });
-        const group = segmented(name, opts, a.aspects[name] || null, (v) => {
-          if (a.aspects[name] === v) v = null;
-          if (v) a.aspects[name] = v; else delete a.aspects[name];
-          setSegmented(group, v);
-          ctx.changed();
-        }, "aspect-" + name.replace(/[^A-Za-z0-9_-]/g, "_"));
-        ui.aspectGroups[name] = group;
+        const group = segmented(name, opts, a.aspects[name] || null, (v) => setAspect(name, a.aspects[name] === v ? null : v),
+          "aspect-" + name.replace(/[^A-Za-z0-9_-]/g, "_"));
+        group.tabIndex = -1;  // focused by `a`: then 1 / 2 / 0 answer this aspect
+        group.dataset.aspect = name;
+        ui.aspectGroups.push(group);
         table.appendChild(el("div", { class: "aspect-row" }, el("span", { class: "aspect-name", text: name }), group));
       }
       panel.appendChild(table);
@@ -90,6 +94,35 @@ export function create(ctx) {
     ui.rationale.value = a.rationale;
     panel.appendChild(ui.rationale);
     return el("div", { class: "kind-body" }, grid, panel);
+  }
+
+  function setAspect(name, v) {
+    if (v) a.aspects[name] = v; else delete a.aspects[name];
+    setSegmented(ui.aspectGroups[config.aspects.indexOf(name)], v);
+    ctx.changed();
+  }
+
+  // The index of the aspect group that has the focus, or -1.
+  const focusedAspect = () => ui.aspectGroups.indexOf(document.activeElement);
+
+  function focusAspect(i) {
+    if (i >= 0 && i < ui.aspectGroups.length) ui.aspectGroups[i].focus();
+    else ctx.home.focus({ preventScroll: true });
+  }
+
+  function aspectKey(e, i) {
+    const n = digit(e);
+    const side = n === 1 ? "a" : n === 2 ? "b" : n === 0 && config.allow_tie ? "tie" : null;
+    const name = config.aspects[i];
+    if (side) {
+      setAspect(name, a.aspects[name] === side ? null : side);
+      focusAspect(i + 1);  // on to the next aspect; after the last, back to the task
+      return true;
+    }
+    if (e.key === "ArrowDown" || e.key === "a") { focusAspect(Math.min(i + 1, ui.aspectGroups.length - 1)); return true; }
+    if (e.key === "ArrowUp" || e.key === "A") { focusAspect(Math.max(i - 1, 0)); return true; }
+    if (e.key === "Escape") { focusAspect(-1); return true; }
+    return false;
   }
 
   function sync() {
@@ -106,6 +139,9 @@ export function create(ctx) {
   }
 
   function key(e) {
+    const i = focusedAspect();
+    if (i >= 0) return aspectKey(e, i);
+    if (e.key === "a" && ui.aspectGroups.length) { focusAspect(0); return true; }
     if (e.key === "1") { choose("a"); return true; }
     if (e.key === "2") { choose("b"); return true; }
     if (e.key === "0" && config.allow_tie) { choose("tie"); return true; }

@@ -1,4 +1,6 @@
-/* Ranking: order the responses best first, by keyboard or by dragging. (Interface: see
+/* Ranking: order the responses best first, by keyboard or by dragging, then confirm the order
+ * (`c` or the button): the shuffled order as shown is never submitted by a stray Enter, and
+ * moving a response after confirming asks for confirmation again. (Interface: see
  * kinds/pairwise.js.) */
 
 import { el, kbd, sanitizedMarkdown } from "../core/dom.js";
@@ -17,7 +19,19 @@ export function create(ctx) {
         draft.order.every((id) => ids.includes(id))) {
       order = draft.order.slice();
     }
-    a = { order, touched: !!(draft && draft.touched) };
+    a = { order, touched: !!(draft && draft.touched), confirmed: !!(draft && draft.confirmed) };
+  }
+
+  function confirm() {
+    a.confirmed = !a.confirmed;
+    syncConfirm();
+    ui.live.textContent = a.confirmed ? "Order confirmed: press Enter to submit." : "Confirmation withdrawn.";
+    ctx.changed();
+  }
+
+  function syncConfirm() {
+    ui.confirm.setAttribute("aria-pressed", String(a.confirmed));
+    ui.confirm.classList.toggle("confirmed", a.confirmed);
   }
 
   function build(task) {
@@ -43,12 +57,20 @@ export function create(ctx) {
     ui.list.addEventListener("drop", (e) => e.preventDefault());
     ui.live = el("p", { class: "sr-only", "aria-live": "assertive" });
     ui.focusId = a.order[0];
+    ui.confirm = el("button", {
+      type: "button", class: "choice confirm-order", "data-testid": "confirm-order", "aria-pressed": "false",
+      onclick: confirm,
+    }, kbd("c"), " This order is final");
     return el("div", { class: "kind-body" },
-      el("p", { class: "muted instructions" }, "Order the responses from best (top) to worst. Drag them, or use ", kbd("Alt"), "+", kbd("↑"), kbd("↓"), " on the focused one."),
-      ui.list, ui.live);
+      el("p", { class: "muted instructions" }, "Order the responses from best (top) to worst. Drag them, or use ", kbd("Alt"), "+", kbd("↑"), kbd("↓"), " on the focused one. Then confirm the order with ", kbd("c"), "."),
+      ui.list,
+      el("div", { class: "card answer confirm-row" }, ui.confirm,
+        el("span", { class: "muted small", text: "Moving a response afterwards asks you to confirm again." })),
+      ui.live);
   }
 
   function sync() {
+    syncConfirm();
     const frag = document.createDocumentFragment();
     a.order.forEach((id, i) => {
       const li = ui.items[id];
@@ -61,6 +83,8 @@ export function create(ctx) {
 
   function moved(id) {
     a.touched = true;
+    a.confirmed = false;  // the order confirmed is not this one
+    syncConfirm();
     ui.live.textContent = "Moved to rank " + (a.order.indexOf(id) + 1) + " of " + a.order.length + ".";
     ctx.changed();
   }
@@ -130,14 +154,28 @@ export function create(ctx) {
     if (/^[1-9]$/.test(e.key) && id !== null && !e.altKey) { move(id, Number(e.key) - 1); return true; }
     if (e.key === "Home" && id !== null) { ui.items[order[0]].focus(); return true; }
     if (e.key === "End" && id !== null) { ui.items[order[order.length - 1]].focus(); return true; }
+    if (e.key === "c" && !e.altKey) { confirm(); return true; }
     return false;
+  }
+
+  function payload() {
+    if (!a.confirmed) {
+      return ctx.need(a.touched
+        ? "Confirm this order first: press c (or \u201cThis order is final\u201d), then Enter."
+        : "Put the responses in order, then confirm it with c before submitting.");
+    }
+    return { order: a.order.slice() };
+  }
+
+  function hint() {
+    if (a.confirmed) return "Order confirmed: press Enter to submit.";
+    return a.touched ? "Press c to confirm this order, then Enter." : "Reorder, press c to confirm, then Enter.";
   }
 
   return {
     initial, build, sync, key,
     answer: () => a,
-    payload: () => ({ order: a.order.slice() }),
-    hint: () => (a.touched ? "Press Enter to submit this order." : "Reorder, then press Enter."),
+    payload, hint,
     focus: () => ui.items[a.order[0]].focus({ preventScroll: true }),
   };
 }

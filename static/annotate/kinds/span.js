@@ -1,10 +1,15 @@
 /* Span: select passages of the response and label them; offsets are code points of the raw
- * text, which is shown only through textContent. (Interface: see kinds/pairwise.js.) */
+ * text, which is shown only through textContent. Selection by keyboard (arrows, Shift, Ctrl for
+ * words snapped to word boundaries), by mouse, or on a touch screen (touch and hold, drag the
+ * handles, tap a label). (Interface: see kinds/pairwise.js.) */
 
 import { el, kbd } from "../core/dom.js";
-import { ratingRow } from "../core/widgets.js";
+import { digit } from "../core/keyboard.js";
+import { ratingRow, RATING_MAX } from "../core/widgets.js";
 
 const WORD = /[\p{L}\p{N}_]/u;
+// A touch screen as the main pointer: selection is native (handles), labels are tapped.
+const touch = () => window.matchMedia("(pointer: coarse)").matches;
 
 export function create(ctx) {
   const labels = ctx.config.span_labels;
@@ -14,6 +19,20 @@ export function create(ctx) {
   let sel = null;        // {anchor, focus} in code points
   let caret = 0;
   let mouseDown = false;
+
+  // Touch selection: the OS draws the handles; re-rendering would drop them, so the selection
+  // is only recorded here and applied when a label is tapped.
+  document.addEventListener("selectionchange", () => {
+    if (mouseDown || !ui.text || !ui.text.isConnected) return;
+    const s = window.getSelection();
+    if (!s || !s.rangeCount || s.isCollapsed) return;
+    if (!ui.text.contains(s.anchorNode) || !ui.text.contains(s.focusNode)) return;
+    const from = offsetOf(s.anchorNode, s.anchorOffset);
+    const to = offsetOf(s.focusNode, s.focusOffset);
+    if (from === null || to === null || from === to) return;
+    sel = { anchor: from, focus: to };
+    caret = to;
+  });
 
   function initial(task, draft) {
     cps = Array.from(task.item.responses[0].text);
@@ -48,8 +67,12 @@ export function create(ctx) {
     ui.text.addEventListener("focus", () => { if (!mouseDown) render(); });
     ui.text.addEventListener("blur", () => { if (!mouseDown) render(); });
     ui.list = el("ol", { class: "span-list", "data-testid": "span-list" });
-    ui.empty = el("p", { class: "muted small", text: "No spans yet. Select text in the response and press a label's key." });
+    ui.empty = el("p", { class: "muted small", "data-testid": "span-empty", text: touch()
+      ? "No spans yet. Touch and hold a word in the response, drag the handles over the passage, then tap a label."
+      : "No spans yet. Select text in the response and press a label's key." });
     ui.rating = ratingRow("Overall", a.overall, (v) => { a.overall = v; ctx.changed(); }, "overall");
+    ui.rating.group.tabIndex = -1;  // `o` focuses it, then 1-7 rate
+    ui.rating.row.querySelector(".field-label").append(" ", kbd("o"));
     return el("div", { class: "kind-body" },
       el("section", { class: "card response" },
         el("div", { class: "span-head" }, el("h2", { class: "label", text: "Response" }), ui.palette),
@@ -151,13 +174,17 @@ export function create(ctx) {
       else a.spans.push({ start: r.start, end: r.end, label });
       caret = r.end;
       sel = null;
+      const native = window.getSelection();
+      if (native) native.removeAllRanges();
       refresh();
-      ui.text.focus();
+      ui.text.focus({ preventScroll: true });
       return;
     }
     const at = spanAt(caret);
     if (at) { at.label = label; refresh(); return; }
-    ctx.need("Select some text first: drag with the mouse, or Shift+arrows in the response.");
+    ctx.need(touch()
+      ? "Select some text first: touch and hold a word, then drag the handles."
+      : "Select some text first: drag with the mouse, or Shift+arrows in the response.");
   }
 
   // A DOM position inside the text box, as a code point offset into the response.
@@ -205,8 +232,27 @@ export function create(ctx) {
     return pos;
   }
 
+  // Move anchor towards `to` past any non-word characters (never beyond `to`).
+  function snapToWord(anchor, to) {
+    const isW = (i) => WORD.test(cps[i] || "");
+    if (to > anchor) while (anchor < to && !isW(anchor)) anchor++;
+    else while (anchor > to && !isW(anchor - 1)) anchor--;
+    return anchor;
+  }
+
   function key(e) {
     const inText = document.activeElement === ui.text;
+    if (document.activeElement === ui.rating.group) {
+      // The overall rating has the focus (`o`): digits rate, Esc or t go back to the text.
+      const n = digit(e);
+      if (n !== null && n >= 1 && n <= RATING_MAX) {
+        ui.rating.set(a.overall === n ? null : n);
+        ui.text.focus({ preventScroll: true });
+        return true;
+      }
+      if (e.key === "Escape" || e.key === "t") { ui.text.focus({ preventScroll: true }); return true; }
+    }
+    if (e.key === "o") { ui.rating.group.focus(); return true; }
     if (/^[0-9]$/.test(e.key) && !e.altKey) {
       const i = e.key === "0" ? 9 : Number(e.key) - 1;
       if (i < labels.length) { applyLabel(i); return true; }
@@ -222,8 +268,12 @@ export function create(ctx) {
       else if (e.key === "End") to = cps.length;
       else if (e.ctrlKey || e.altKey || e.metaKey) to = wordStep(from, dir);
       else to = Math.max(0, Math.min(cps.length, from + dir));
-      if (e.shiftKey) sel = { anchor: sel ? sel.anchor : caret, focus: to };
-      else sel = null;
+      if (e.shiftKey) {
+        let anchor = sel ? sel.anchor : caret;
+        // A new selection by words starts on a word, not on the space or punctuation before it.
+        if (!sel && (e.ctrlKey || e.altKey || e.metaKey)) anchor = snapToWord(anchor, to);
+        sel = { anchor, focus: to };
+      } else sel = null;
       caret = to;
       render();
       return true;
@@ -259,12 +309,17 @@ export function create(ctx) {
 
   function hint() {
     const n = a.spans.length;
-    return n ? n + (n === 1 ? " span" : " spans") + " · Enter submits" : "Mark problems, or press Enter if there are none.";
+    if (n) return n + (n === 1 ? " span" : " spans") + " · Enter submits";
+    if (touch()) return "Touch and hold a word, drag the handles over the passage, then tap a label.";
+    return "Mark problems, or press Enter if there are none.";
   }
+
+  const toText = () => ui.text.focus({ preventScroll: true });
 
   return {
     initial, build, sync, key, payload, hint,
     answer: () => a,
-    focus: () => ui.text.focus({ preventScroll: true }),
+    focus: toText,
+    home: toText,  // where Esc in a comment or label field returns, so the arrows work again
   };
 }
