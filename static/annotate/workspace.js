@@ -14,7 +14,7 @@ import { load, store } from "./core/storage.js";
 
 const GUIDE_KEY = "tandem.guidelines.open";
 
-// firstTask: the promise of an `annotate/next` answer main.js already asked for, or null.
+// firstTask: the promise of the `annotate/next` answer main.js asked for early, or null.
 export function startWorkspace(boot, createKind, firstTask) {
   const taskEl = $("task");
   const actions = $("actions");
@@ -179,9 +179,9 @@ export function startWorkspace(boot, createKind, firstTask) {
   async function loadNext(pending) {
     state.busy = true;
     taskEl.setAttribute("aria-busy", "true");
-    let r;
+    let r = pending ? await pending : null;  // null: the early request got no answer
     try {
-      r = await (pending || api("POST", "/projects/" + boot.project_id + "/annotate/next"));
+      if (!r) r = await api("POST", "/projects/" + boot.project_id + "/annotate/next");
     } catch (e) {
       if (!(e instanceof NetworkError)) throw e;
       state.busy = false;

@@ -106,7 +106,7 @@ def test_every_module_import_resolves_to_a_served_hashed_file(client: httpx.Clie
             assert r.headers["content-type"] == "text/javascript; charset=utf-8"
 
 
-def test_annotate_page_maps_and_preloads_only_its_own_kind(
+def test_annotate_page_maps_modules_and_preloads_only_its_own_kind(
     app_client_factory: Callable[[], httpx.Client],
     make_user: Callable[..., Actor],
     project_factory: Callable[..., dict[str, object]],
@@ -118,13 +118,17 @@ def test_annotate_page_maps_and_preloads_only_its_own_kind(
     html = page.text
     found = re.search(r'<script type="importmap" nonce="[^"]+">(.*?)</script>', html, re.S)
     assert found and json.loads(found.group(1)) == assets.import_map()
-    preloads = re.findall(r'<link rel="modulepreload" href="([^"]+)">', html)
-    names = {u.rsplit("/", 1)[-1].split(".")[0] for u in preloads}
-    assert {"main", "workspace", "span", "api", "dom"} <= names
-    assert not names & {"pairwise", "ranking", "critique", "diff"}
-    assert (
-        html.index('type="importmap"') < html.index("modulepreload") < html.index('type="module"')
+    assert html.index('type="importmap"') < html.index('type="module"')
+    # main.js alone is in the page; it preloads the rest, listed in the boot data.
+    entry = re.findall(r'<script type="module" src="([^"]+)"', html)
+    assert entry == [assets.url("annotate/main.js")]
+    boot = re.search(
+        r'<script type="application/json" id="boot" nonce="[^"]+">(.*?)</script>', html, re.S
     )
-    entry = re.search(r'<script type="module" src="([^"]+)"', html)
-    assert entry and entry.group(1) == assets.url("annotate/main.js")
+    assert boot
+    modules = json.loads(boot.group(1))["modules"]
+    names = {u.rsplit("/", 1)[-1].split(".")[0] for u in modules}
+    assert {"workspace", "span", "api", "dom", "outbox", "drafts", "keyboard"} <= names
+    assert not names & {"main", "pairwise", "ranking", "critique", "diff"}
+    assert all(u in assets.import_map()["imports"].values() for u in modules)
     assert "?v=" not in html
