@@ -43,11 +43,14 @@ def _submit(page: Any) -> None:
     wait_next(page, prev)
 
 
-def _help_keys(page: Any) -> str:
+def _help_keys(b: Browsing, screenshot: str | None = None) -> str:
+    page = b.page
     page.keyboard.press("?")
     dialog = page.get_by_test_id("help-dialog")
     dialog.wait_for()
     text = str(dialog.inner_text())
+    if screenshot:
+        b.screenshot(screenshot)
     page.keyboard.press("Escape")
     return text
 
@@ -65,7 +68,7 @@ def test_ranking_submits_only_a_confirmed_order(
     pid = create_project(researcher, annotator, "ranking", _items(2, 3))
     b, page = browsing, browsing.page
     first = _open(b, annotator, pid)
-    keys = _help_keys(page)
+    keys = _help_keys(b, "help-ranking")
     assert "Confirm the order" in keys and "Home" in keys
     page.keyboard.press("Enter")  # the shuffled order, untouched: refused
     page.get_by_test_id("submit").click()
@@ -103,7 +106,7 @@ def test_span_comment_then_escape_gives_the_arrows_back_and_words_snap(
     )
     b, page = browsing, browsing.page
     _open(b, annotator, pid)
-    keys = _help_keys(page)
+    keys = _help_keys(b, "help-span")
     for needed in ("Back to the response text", "Overall rating", "without the space", "Touch"):
         assert needed in keys, needed
     press = page.keyboard.press
@@ -153,8 +156,8 @@ def test_pairwise_aspects_by_keyboard(
     )
     b, page = browsing, browsing.page
     _open(b, annotator, pid)
-    keys = _help_keys(page)
-    assert "Per-aspect choices" in keys and "Back to the overall choice" in keys
+    keys = _help_keys(b, "help-pairwise-aspects")
+    assert "Per-aspect choices" in keys and "back to the overall choice" in keys
     press = page.keyboard.press
     press("1")  # overall: A
     press("a")  # the first aspect has the focus
@@ -179,7 +182,7 @@ def test_critique_rating_by_keyboard(
     b, page = browsing, browsing.page
     _open(b, annotator, pid)
     page.keyboard.press("Escape")  # out of the critique box, which has the focus at first
-    assert "Rating, outside the text fields" in _help_keys(page)
+    assert "Rating, outside the text fields" in _help_keys(b, "help-critique")
     page.keyboard.press("c")
     page.keyboard.type("Too short.")
     page.keyboard.press("Escape")
