@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,23 @@ def _atomic_output(path: str) -> Iterator[IO[bytes]]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _run_child(args: list[str]) -> int:
+    """Run a long-lived child to its end and pass SIGTERM on to it; should we die anyway, it
+    gets SIGTERM too (Linux). Ctrl-C reaches it directly (same process group) and it shuts
+    down its own way (Celery: warm, letting running tasks finish); we wait rather than kill."""
+    from app.runtime.processes import die_with_parent
+
+    child = subprocess.Popen(
+        args, env=os.environ.copy(), preexec_fn=die_with_parent(signal.SIGTERM)
+    )
+    signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            continue
 
 
 @db_cli.command("upgrade")
@@ -140,7 +158,7 @@ def worker(
     ]
     if beat:
         args.append("--beat")
-    raise typer.Exit(subprocess.call(args, env=os.environ.copy()))
+    raise typer.Exit(_run_child(args))
 
 
 @cli.command()

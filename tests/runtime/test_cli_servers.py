@@ -187,9 +187,19 @@ def test_serve_and_worker_find_both_embedded_servers(up: Up) -> None:
             line = worker.stdout.readline()
             assert line and time.monotonic() < deadline, seen
             seen += line
+        celery = [
+            int(pid)
+            for pid in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+        ]
+        assert celery
     finally:
-        worker.terminate()
-        worker.wait(timeout=60)
+        worker.terminate()  # `tandem worker` passes SIGTERM on to Celery and waits for it
+        worker.wait(timeout=90)
+    assert worker.returncode is not None
+    for pid in celery:  # nothing is left running
+        assert (
+            not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+        )
 
 
 def test_after_tandem_up_stops_commands_say_so_in_one_line(up: Up) -> None:
