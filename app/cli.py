@@ -1,14 +1,25 @@
-"""The `tandem` command: database, users, servers, demo data."""
+"""The `tandem` command: database, users, servers, demo data.
+
+Every command except `up` finds its servers in TANDEM_DATABASE_URL / TANDEM_REDIS_URL, or else
+in the runtime file of a `tandem up` running on the same data dir (app/runtime/discovery.py),
+and fails with one line on stderr (app/cli_errors.py).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from typing import IO
 
 import typer
 
 from app.auth.models import Role
+from app.cli_errors import connect_servers, one_line_errors
 from app.config import get_settings
 
 cli = typer.Typer(
@@ -20,49 +31,84 @@ cli.add_typer(db_cli, name="db")
 cli.add_typer(users_cli, name="users")
 
 
+@contextlib.contextmanager
+def _atomic_output(path: str) -> Iterator[IO[bytes]]:
+    """A file that appears at path, complete, only when the block succeeds; else nothing does.
+
+    Written beside path (same file system, so the rename is atomic) and fsynced first.
+    """
+    folder, name = os.path.split(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _run_child(args: list[str]) -> int:
+    """Run a long-lived child to its end and pass SIGTERM on to it; should we die anyway, it
+    gets SIGTERM too (Linux). Ctrl-C reaches it directly (same process group) and it shuts
+    down its own way (Celery: warm, letting running tasks finish); we wait rather than kill."""
+    from app.runtime.processes import die_with_parent
+
+    child = subprocess.Popen(
+        args, env=os.environ.copy(), preexec_fn=die_with_parent(signal.SIGTERM)
+    )
+    signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            continue
+
+
 @db_cli.command("upgrade")
+@one_line_errors
 def db_upgrade() -> None:
     """Apply all migrations (alembic upgrade head)."""
     from app.migrate import upgrade_head
 
+    connect_servers(database=True)
     upgrade_head()
     typer.echo("database is at the latest revision")
 
 
 @users_cli.command("create")
+@one_line_errors
 def users_create(
     email: str = typer.Option(..., help="Login email."),
     password: str = typer.Option(..., prompt=True, hide_input=True, help="At least 8 characters."),
     role: Role = typer.Option(Role.annotator, help="annotator, researcher or admin."),
 ) -> None:
     """Create a user (the way to make the first admin)."""
-    from pydantic import ValidationError
-
     from app.auth.schemas import UserCreate
     from app.auth.service import create_user
     from app.db import session_scope
-    from app.errors import DomainError
 
-    try:
-        body = UserCreate(email=email, password=password, role=role)
-        with session_scope() as session:
-            user = create_user(session, body.email, body.password, body.role)
-            typer.echo(f"created user {user.id} {user.email} ({user.role})")
-    except ValidationError as err:
-        first = err.errors()[0]
-        typer.echo(f"error: {'.'.join(map(str, first['loc']))}: {first['msg']}", err=True)
-        raise typer.Exit(2) from None
-    except DomainError as err:
-        typer.echo(f"error: {err.message}", err=True)
-        raise typer.Exit(1) from None
+    body = UserCreate(email=email, password=password, role=role)
+    connect_servers(database=True)
+    with session_scope() as session:
+        user = create_user(session, body.email, body.password, body.role)
+        typer.echo(f"created user {user.id} {user.email} ({user.role})")
 
 
 @cli.command()
+@one_line_errors
 def demo() -> None:
     """Seed the demo project of each kind and print the demo logins (idempotent)."""
     from app.db import session_scope
     from app.demo.seed import seed_demo
 
+    connect_servers(database=True)
     with session_scope() as session:
         creds = seed_demo(session, get_settings().data_dir)
     for email, password in creds.items():
@@ -70,6 +116,7 @@ def demo() -> None:
 
 
 @cli.command()
+@one_line_errors
 def serve(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8000),
@@ -78,6 +125,7 @@ def serve(
     """Run the web app (uvicorn)."""
     import uvicorn
 
+    connect_servers(database=True, broker=True)
     get_settings().resolved_secret_key()
     uvicorn.run(
         "app.main:app", host=host, port=port, workers=workers, access_log=False, proxy_headers=True
@@ -85,6 +133,7 @@ def serve(
 
 
 @cli.command()
+@one_line_errors
 def worker(
     queues: str = typer.Option(
         "default", help="Comma-separated queues: default, gpu, cpu-train (see README)."
@@ -92,6 +141,8 @@ def worker(
     concurrency: int = typer.Option(2),
 ) -> None:
     """Run a Celery worker. Every worker also runs the sweeper loop (one acts at a time)."""
+    # Never Celery's default broker (a local Redis or RabbitMQ nobody configured).
+    connect_servers(database=True, broker=True)
     args = [
         sys.executable,
         "-m",
@@ -106,7 +157,7 @@ def worker(
         "--loglevel",
         "INFO",
     ]
-    raise typer.Exit(subprocess.call(args, env=os.environ.copy()))
+    raise typer.Exit(_run_child(args))
 
 
 @cli.command()
@@ -122,6 +173,7 @@ def up(
 
 
 @cli.command("export")
+@one_line_errors
 def export_dataset(
     project: int = typer.Argument(..., help="Project id."),
     output: str = typer.Option(..., "-o", "--output", help="File to write, or - for stdout."),
@@ -149,10 +201,8 @@ def export_dataset(
 ) -> None:
     """Export a project's annotations as a dataset file, read from one consistent snapshot."""
     import orjson
-    from pydantic import ValidationError
 
     from app.db import get_engine
-    from app.errors import DomainError
     from app.exports.build import ExportRun
     from app.exports.schemas import ExportQuery
     from app.exports.service import make_manifest
@@ -178,35 +228,22 @@ def export_dataset(
         "rating_threshold": rating_threshold,
         "span_threshold": span_threshold,
     }
-    try:
-        options = ExportQuery.model_validate(
-            {k: v for k, v in given.items() if v is not None}
-        ).to_options()
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(map(str, first["loc"])) or "options"
-        typer.echo(f"error: {where}: {first['msg']}", err=True)
-        raise typer.Exit(2) from None
+    options = ExportQuery.model_validate(
+        {k: v for k, v in given.items() if v is not None}
+    ).to_options()
+    connect_servers(database=True)
     to_stdout = output == "-"
-    target = sys.stdout.buffer if to_stdout else open(output, "wb")  # noqa: SIM115
-    try:
+    name = "-" if to_stdout else os.path.basename(output)
+    # The file (and manifest) appear only once the whole export succeeded.
+    with contextlib.ExitStack() as files:
+        target = sys.stdout.buffer if to_stdout else files.enter_context(_atomic_output(output))
         sink = HashingSink(target)
         outcome = ExportRun(get_engine(), project, options, sink).run()
         target.flush()
-    except DomainError as err:
-        typer.echo(f"error: {err.message}", err=True)
-        if not to_stdout:
-            target.close()
-            os.unlink(output)
-        raise typer.Exit(1) from None
-    finally:
-        if not to_stdout:
-            target.close()
-    name = "-" if to_stdout else os.path.basename(output)
-    if manifest is not None:
-        document = make_manifest(None, options, outcome, name, sink)
-        with open(manifest, "wb") as f:
-            f.write(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+        if manifest is not None:
+            document = make_manifest(None, options, outcome, name, sink)
+            with _atomic_output(manifest) as f:
+                f.write(orjson.dumps(document, option=orjson.OPT_INDENT_2))
     typer.echo(
         f"{outcome.stats.rows} rows, {sink.bytes} bytes, sha256 {sink.sha256}"
         f" (snapshot {outcome.snapshot.taken_at.isoformat()})",
@@ -215,29 +252,27 @@ def export_dataset(
 
 
 @cli.command("import-raw")
+@one_line_errors
 def import_raw(
     project: int = typer.Argument(..., help="Project id (same kind as the export)."),
     file: str = typer.Argument(..., help="A raw export, JSONL or Parquet."),
 ) -> None:
     """Re-import a `raw` export's items and annotations into a project (all or nothing)."""
     from app.db import session_scope
-    from app.errors import DomainError
+    from app.errors import NotFound
     from app.exports.restore import import_raw as restore
     from app.items.readers import read_rows, sniff
     from app.projects.models import Project
 
-    try:
-        with session_scope() as session, open(file, "rb") as f:
+    with open(file, "rb") as f:
+        connect_servers(database=True)
+        with session_scope() as session:
             target = session.get(Project, project)
             if target is None:
-                typer.echo(f"error: project {project} does not exist", err=True)
-                raise typer.Exit(1)
+                raise NotFound(f"project {project} does not exist")
             fmt = sniff(f.read(64))
             f.seek(0)
             result = restore(session, target, read_rows(f, fmt))
-    except DomainError as err:
-        typer.echo(f"error: {err.message}", err=True)
-        raise typer.Exit(1) from None
     typer.echo(
         f"{result.annotations} annotations; items: {result.items_created} created,"
         f" {result.items_reused} reused; {result.skipped} skipped (already annotated)"

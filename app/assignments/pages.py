@@ -17,7 +17,7 @@ from app.projects.models import TaskKind
 from app.projects.service import get_project
 from app.web.deps import PageRoute, PageUser
 from app.web.markdown import render_markdown
-from app.web.templating import render
+from app.web.templating import assets, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 # Cookie-authenticated JSON for the workspace's script (CSRF header checked by CurrentUser).
@@ -40,6 +40,11 @@ def annotate_page(
         "has_guidelines": bool(project.guidelines.strip()),
         "done": counts.my_done,
         "remaining": counts.my_remaining,
+        "items": counts.items,  # none: the page says the project is empty, not "all done"
+        # What main.js preloads: the workspace and this kind's module, with their imports.
+        "modules": assets.module_preloads(
+            "annotate/workspace.js", f"annotate/kinds/{project.kind}.js"
+        ),
     }
     return render(
         request,

@@ -16,6 +16,7 @@ from types import FrameType
 from typing import NoReturn
 
 from app.config import InsecureSecretKey, get_settings
+from app.runtime.discovery import remove_runtime, write_runtime
 from app.runtime.embedded import (
     EmbeddedServer,
     EmbeddedServerError,
@@ -194,6 +195,7 @@ class _Launch:
         self.signals = _Signals()
         self.servers: list[EmbeddedServer] = []
         self.children: list[_Child] = []
+        self.runtime_dir: Path | None = None  # where the runtime file was written
         self.env = dict(os.environ)
         self.env.setdefault("PYTHONUNBUFFERED", "1")
 
@@ -230,6 +232,8 @@ class _Launch:
 
     def stop_all(self) -> None:
         self.signals.received = True  # from now on Ctrl-C hurries the shutdown
+        if self.runtime_dir is not None:
+            remove_runtime(self.runtime_dir)  # first: CLI commands must stop using the servers
         running = [child for child in self.children if child.process.poll() is None]
         if running or self.servers:
             _say("stopping (Ctrl-C again to hurry)")
@@ -283,6 +287,18 @@ def _up(launch: _Launch, host: str, port: int, with_worker: bool) -> NoReturn:
         launch.servers.append(start_valkey(data_dir))
         env["TANDEM_REDIS_URL"] = launch.servers[-1].url
 
+    shown = _connect_host(host)
+    url = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
+    # CLI commands run in another shell on this data dir find the servers through this file.
+    launch.runtime_dir = data_dir
+    write_runtime(
+        data_dir,
+        database_url=env["TANDEM_DATABASE_URL"],
+        redis_url=env["TANDEM_REDIS_URL"],
+        web_url=url,
+        servers=launch.servers,
+    )
+
     tandem = _tandem()
     launch.step("applying migrations", [*tandem, "db", "upgrade"])
     launch.step("loading demo data", [*tandem, "demo"])
@@ -295,8 +311,6 @@ def _up(launch: _Launch, host: str, port: int, with_worker: bool) -> NoReturn:
         worker += ["-Q", WORKER_QUEUES, "--concurrency", str(WORKER_CONCURRENCY)]
         launch.spawn("worker", [*worker, "--loglevel", "INFO"], _WORKER_STOP)
 
-    shown = _connect_host(host)
-    url = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
     servers = launch.servers
     _supervise(
         launch.children, servers, host, port, lambda: _banner(url, servers, data_dir, with_worker)

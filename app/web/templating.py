@@ -1,8 +1,7 @@
-"""The Jinja2 environment of the pages (autoescape everywhere) and cache-busted static URLs."""
+"""The Jinja2 environment of the pages (autoescape everywhere) and content-hashed static URLs."""
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -15,21 +14,17 @@ from app import __version__
 from app.auth.service import Principal
 from app.auth.tokens import csrf_token
 from app.config import get_settings
+from app.web.assets import AssetStore
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = ROOT / "templates"
 STATIC_DIR = ROOT / "static"
-
-
-@lru_cache(maxsize=256)
-def _static_version(name: str, mtime_ns: int) -> str:
-    return hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
+assets = AssetStore(STATIC_DIR)
 
 
 def static_url(name: str) -> str:
-    """`/static/<name>?v=<content hash>`: served with a year-long cache, busted by any edit."""
-    path = STATIC_DIR / name
-    return f"/static/{name}?v={_static_version(name, path.stat().st_mtime_ns)}"
+    """`/static/<stem>.<content hash>.<ext>`: served with a year-long cache, changed by any edit."""
+    return assets.url(name)
 
 
 @lru_cache
@@ -42,6 +37,10 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals["static_url"] = static_url
+    # ES modules: {{ import_map() }} in a nonced <script type="importmap">, and
+    # module_preloads(entry, ...) for <link rel="modulepreload">.
+    env.globals["import_map"] = assets.import_map
+    env.globals["module_preloads"] = assets.module_preloads
     env.globals["version"] = __version__
     return env
 

