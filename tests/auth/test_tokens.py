@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.conftest import PASSWORD, Actor
+from tests.helpers import PASSWORD, Actor
 
 
 def test_login_returns_a_token_that_identifies_the_caller(

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from tests.conftest import Actor
+from tests.helpers import Actor
 
 
 def create_project(

@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
-from tests.conftest import Actor
 from tests.exports.helpers import (
     add_ai_vote,
     annotate,
@@ -20,8 +19,8 @@ from tests.exports.helpers import (
     items_of,
     pairwise_payload,
     read,
-    sql,
 )
+from tests.helpers import Actor, sql
 
 ProjectFactory = Callable[..., dict[str, Any]]
 
