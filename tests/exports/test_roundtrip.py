@@ -121,6 +121,26 @@ def test_reimport_refuses_another_kind_and_changes_nothing(
     assert sql("SELECT count(*) FROM items WHERE project_id = %s", target["id"]) == [(0,)]
 
 
+def test_reimport_refuses_an_unknown_source_and_changes_nothing(
+    researcher: Actor,
+    project_factory: ProjectFactory,
+    make_user: Callable[..., Actor],
+    tmp_path: Path,
+) -> None:
+    annotator = make_user("annotator")
+    source = project_factory("critique", items=2, members=(annotator,))
+    annotate(annotator, source["id"], lambda t: {"critique": "fine"})
+    rows = read(export_bytes(researcher, source["id"], schema="raw"))
+    rows[1]["source"] = "robot"
+    path = tmp_path / "raw.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    target = project_factory("critique", items=0)
+    done = CliRunner().invoke(cli, ["import-raw", str(target["id"]), str(path)])
+    assert done.exit_code == 1
+    assert "row 2: source must be human or ai, not 'robot'" in done.output
+    assert sql("SELECT count(*) FROM items WHERE project_id = %s", target["id"]) == [(0,)]
+
+
 def test_cli_export_writes_the_same_file_as_the_api(
     researcher: Actor,
     project_factory: ProjectFactory,
