@@ -9,6 +9,10 @@ same columns through the same filters into the same records, so they cannot drif
 
 Records are NamedTuples built straight from the selected values, in this column order: a
 field's position is the column's, and nothing else in the code indexes them by number.
+
+    with get_engine().connect() as conn, conn.begin():
+        human = read_votes(conn, pid, PAIRWISE, VoteFilter(source=AnnotationSource.human))
+        every = read_votes(conn, pid, vote_kind(project.rules().kind))  # list[Vote]
 """
 
 from __future__ import annotations
