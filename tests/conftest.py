@@ -23,7 +23,10 @@ import psycopg
 import pytest
 import redis
 
-from tests.helpers import Actor
+# Re-exported for tests that import them from here (new tests: import from tests.helpers).
+from tests.helpers import PASSWORD, Actor, make_items
+
+__all__ = ["PASSWORD", "Actor", "make_items"]
 
 PG_SERVER = os.environ.get("TANDEM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("TANDEM_TEST_REDIS", "redis://127.0.0.1:6379")
@@ -89,6 +92,14 @@ def app_client_factory() -> Callable[[], httpx.Client]:
         return TestClient(app)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    """The Argon2 hash of tests.helpers.PASSWORD (hashed once per run)."""
+    from tests.factories import password_hash
+
+    return password_hash()
 
 
 @pytest.fixture

@@ -1,1 +1,1 @@
-"""quality domain."""
+"""Quality statistics: agreement, annotator trust, gold, leaderboards, bias and their plots."""
