@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from enum import StrEnum
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, func
+from sqlalchemy import CheckConstraint, DateTime, Dialect, Engine, MetaData, create_engine, func
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import Text, TypeDecorator
 
 from app.config import get_settings
 
@@ -25,6 +27,41 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def enum_check(column: str, enum: type[StrEnum], name: str | None = None) -> CheckConstraint:
+    """CHECK (column IN (...every value of the enum...)), named `name` (default: the column).
+
+    Adding a value to the enum changes the constraint the models declare: ship a migration that
+    replaces it (tests/test_db.py compares the database with the models).
+    """
+    return CheckConstraint(sql_in(column, enum), name=name or column, info={"enum": enum})
+
+
+def sql_in(column: str, values: Iterable[StrEnum]) -> str:
+    """`column IN ('a', 'b')` from enum members (for CHECKs and partial-index predicates)."""
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+class EnumText(TypeDecorator[E], Generic[E]):
+    """A text column that holds a StrEnum's values: members go in, members come out."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, enum: type[E]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        # A plain string is checked here, before PostgreSQL's CHECK would refuse it.
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
 
 
 class CreatedAt:

@@ -15,8 +15,12 @@ Peak memory is flat in the size of the export: every export is also run on a ten
 (the `shard=0` metadata filter) and both peaks are printed. Columns: output rows (one per item
 with a majority: ties are left out; one per non-tie vote with aggregate=none), seconds, output
 rows/s, annotations read/s, MB written, peak resident memory of the measuring process (MB),
-speed relative to the COPY limit (its seconds / this one's), and the 1-minute load average.
-The machine may be shared: --repeat N keeps the fastest of N runs of each line.
+speed relative to the COPY limit (its seconds / this one's), CPU seconds of the measuring
+process (all its threads) and of its PostgreSQL backend (read from /proc when the server runs
+on this machine, else "-"), and the 1-minute load average. The machine may be shared:
+--repeat N keeps the fastest of N runs of each line, and the least CPU time of each kind.
+Others' load stretches wall time much more than CPU time, so compare CPU columns across runs
+made at different loads.
 
     .venv/bin/python bench/export.py                       # 1M annotations, about 5 minutes
     .venv/bin/python bench/export.py --items 20000 --quick # a smaller run
@@ -228,8 +232,48 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process so far, all threads, user + system."""
+    t = os.times()
+    return t.user + t.system
+
+
+def backend_cpu_seconds(backend_pid: int) -> float | None:
+    """CPU time of a PostgreSQL backend so far, when the server runs on this machine."""
+    proc = Path(f"/proc/{backend_pid}")
+    try:
+        if b"postgres" not in (proc / "cmdline").read_bytes():
+            return None
+        fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class BackendClock:
+    """CPU time spent by the PostgreSQL backends of the connections watched since they were."""
+
+    def __init__(self) -> None:
+        self.start: dict[int, float | None] = {}
+
+    def watch(self, backend_pid: int) -> None:
+        if backend_pid not in self.start:
+            self.start[backend_pid] = backend_cpu_seconds(backend_pid)
+
+    def seconds(self) -> float | None:
+        total = 0.0
+        for backend_pid, start in self.start.items():
+            now = backend_cpu_seconds(backend_pid)
+            if start is None or now is None:
+                return None
+            total += now - start
+        return total
+
+
 def measure_export(url: str, pid: int, fmt: str, extra: dict[str, Any]) -> dict[str, Any]:
     os.environ["TANDEM_DATABASE_URL"] = url
+    from sqlalchemy import event
+
     from app.db import get_engine
     from app.exports.build import ExportRun
     from app.exports.schemas import ExportOptions
@@ -239,15 +283,19 @@ def measure_export(url: str, pid: int, fmt: str, extra: dict[str, Any]) -> dict[
     engine = get_engine()
     with engine.connect() as c:  # connect (and import everything) before the clock starts
         c.exec_driver_sql("SELECT 1")
+    backends = BackendClock()
+    event.listen(engine, "checkout", lambda dbapi, *_: backends.watch(dbapi.info.backend_pid))
     base = peak_rss_mb()
     with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / f"out.{fmt}", "wb") as f:
         sink = HashingSink(f)
-        t0 = time.perf_counter()
+        cpu0, t0 = cpu_seconds(), time.perf_counter()
         outcome = ExportRun(engine, pid, options, sink).run()
         f.flush()
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
     return {
         "seconds": seconds,
+        "cpu": cpu,
+        "pg_cpu": backends.seconds(),
         "rows": outcome.stats.rows,
         "items": outcome.stats.items_considered,
         "annotations": outcome.stats.votes_read,
@@ -291,13 +339,22 @@ def measure_copy(url: str, pid: int, extra: dict[str, Any], plain: bool) -> dict
     with psycopg.connect(url) as conn:
         conn.execute("SELECT 1")
         total = lines = 0
-        t0 = time.perf_counter()
+        backends = BackendClock()
+        backends.watch(conn.info.backend_pid)
+        cpu0, t0 = cpu_seconds(), time.perf_counter()
         with conn.cursor().copy(f"COPY ({sql}) TO STDOUT") as copy:
             for chunk in copy:
                 total += len(chunk)
                 lines += bytes(chunk).count(b"\n")
-        seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "rows": lines, "bytes": total, "peak_rss_mb": peak_rss_mb()}
+        seconds, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+    return {
+        "seconds": seconds,
+        "cpu": cpu,
+        "pg_cpu": backends.seconds(),
+        "rows": lines,
+        "bytes": total,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def child(args: argparse.Namespace) -> int:
@@ -317,6 +374,9 @@ def run_child(url: str, pid: int, what: str, extra: dict[str, Any]) -> dict[str,
     runs = [_run_child(url, pid, what, extra) for _ in range(REPEAT)]
     best = min(runs, key=lambda r: float(r["seconds"]))
     best["load"] = os.getloadavg()[0]
+    best["cpu"] = min(r["cpu"] for r in runs)
+    pg = [r["pg_cpu"] for r in runs]
+    best["pg_cpu"] = None if None in pg else min(pg)
     return best
 
 
@@ -345,10 +405,11 @@ def _run_child(url: str, pid: int, what: str, extra: dict[str, Any]) -> dict[str
 
 def _line(name: str, r: dict[str, Any], limit: dict[str, Any], annotations: int) -> str:
     rss = f"{r['peak_rss_mb']:6.0f}" if "rss_before_mb" in r else "     -"
+    pg_cpu = "     -" if r.get("pg_cpu") is None else f"{r['pg_cpu']:6.2f}"
     return (
         f"{name:<28} {r['rows']:>9,} {r['seconds']:7.2f} {r['rows'] / r['seconds']:>9,.0f}"
         f" {annotations / r['seconds']:>10,.0f} {r['bytes'] / 1e6:8.1f} {rss}"
-        f" {limit['seconds'] / r['seconds']:6.0%} {r['load']:5.1f}"
+        f" {limit['seconds'] / r['seconds']:6.0%} {r['cpu']:6.2f} {pg_cpu} {r['load']:5.1f}"
     )
 
 
@@ -370,7 +431,7 @@ def report(url: str, pid: int, quick: bool) -> None:
         )
         print(
             f"{'':<28} {'rows':>9} {'seconds':>7} {'rows/s':>9} {'annot./s':>10} {'MB out':>8}"
-            f" {'RSS MB':>6} {'vs lim':>6} {'load':>5}"
+            f" {'RSS MB':>6} {'vs lim':>6} {'CPU s':>6} {'PG CPU':>6} {'load':>5}"
         )
         print(_line("COPY (export SELECT): limit", limit, limit, annotations))
         print(_line("COPY (per-annotation join)", plain, limit, annotations))

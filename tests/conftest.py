@@ -1,7 +1,9 @@
 """Test fixtures: a fresh PostgreSQL database per run, real Redis, table truncation per test.
 
 Point the suite at other servers with TANDEM_TEST_PG (a server URL whose user may create
-databases) and TANDEM_TEST_REDIS (database TANDEM_TEST_REDIS_DB, default 13); the defaults are the services this project's CI machine runs.
+databases) and TANDEM_TEST_REDIS (database TANDEM_TEST_REDIS_DB, default 13); the defaults are
+the services this project's CI machine runs. Helpers live in tests/helpers.py, database
+factories in tests/factories.py; this file holds fixtures only.
 """
 
 from __future__ import annotations
@@ -12,15 +14,19 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 import redis
+
+# Re-exported for tests that import them from here (new tests: import from tests.helpers).
+from tests.helpers import PASSWORD, Actor, make_items
+
+__all__ = ["PASSWORD", "Actor", "make_items"]
 
 PG_SERVER = os.environ.get("TANDEM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("TANDEM_TEST_REDIS", "redis://127.0.0.1:6379")
@@ -39,21 +45,6 @@ os.environ["TANDEM_DATA_DIR"] = str(_TMP)
 os.environ.setdefault("TANDEM_LOGIN_ATTEMPTS_PER_MINUTE", "1000")
 # Test-only job kinds, through the registry's plugin hook (worker processes inherit it).
 os.environ["TANDEM_JOB_MODULES"] = "tests.jobs.kinds"
-
-TABLES = (
-    "exports",
-    "annotations",
-    "assignments",
-    "responses",
-    "items",
-    "project_members",
-    "job_blobs",
-    "jobs",
-    "projects",
-    "api_tokens",
-    "audit_log",
-    "users",
-)
 
 
 def _admin_conn() -> psycopg.Connection:
@@ -76,13 +67,22 @@ def database() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{_DB_NAME}" WITH (FORCE)')
 
 
+@cache
+def _truncate_sql() -> str:
+    """Every table of the models (Alembic's own version table is not one of them)."""
+    from app.models import Base
+
+    tables = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
+    return f"TRUNCATE {tables} RESTART IDENTITY CASCADE"
+
+
 @pytest.fixture(autouse=True)
 def clean_tables(database: str) -> Iterator[None]:
     yield
     for attempt in range(10):
         try:
             with psycopg.connect(_DB_URL, autocommit=True) as conn:
-                conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+                conn.execute(_truncate_sql())
             break
         except psycopg.errors.DeadlockDetected:
             # A request a closed browser page left in flight on the live server still reads
@@ -91,21 +91,6 @@ def clean_tables(database: str) -> Iterator[None]:
                 raise
             time.sleep(0.3)
     redis.Redis.from_url(os.environ["TANDEM_REDIS_URL"]).flushdb()
-
-
-@dataclass
-class Actor:
-    """A user with a bearer token, and an HTTP client that sends it."""
-
-    id: int
-    email: str
-    role: str
-    token: str
-    client: httpx.Client
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
 
 
 @pytest.fixture(scope="session")
@@ -120,39 +105,32 @@ def app_client_factory() -> Callable[[], httpx.Client]:
     return make
 
 
-PASSWORD = "correct horse battery"
-
-
 @pytest.fixture(scope="session")
 def password_hash() -> str:
-    from app.auth.passwords import hash_password
+    """The Argon2 hash of tests.helpers.PASSWORD (hashed once per run)."""
+    from tests.factories import password_hash
 
-    return hash_password(PASSWORD)
+    return password_hash()
 
 
 @pytest.fixture
-def make_user(
-    app_client_factory: Callable[[], httpx.Client], password_hash: str
-) -> Iterator[Callable[..., Actor]]:
-    """Users are inserted directly (one Argon2 hash for all) and get a token from the service."""
-    from app.auth.models import TokenKind, User
+def make_user(app_client_factory: Callable[[], httpx.Client]) -> Iterator[Callable[..., Actor]]:
+    """A user from the factory (password tests.helpers.PASSWORD) with an API token and client."""
+    from app.auth.models import TokenKind
     from app.auth.service import issue_token
     from app.db import session_scope
+    from tests.factories import create_user
 
     clients: list[httpx.Client] = []
 
     def make(role: str = "annotator", email: str | None = None) -> Actor:
-        email = email or f"{role}-{uuid.uuid4().hex[:8]}@example.org"
+        user = create_user(role, email)
         with session_scope() as session:
-            user = User(email=email, password_hash=password_hash, role=role)
-            session.add(user)
-            session.flush()
             token, _ = issue_token(session, user, TokenKind.api, 3600)
-            uid = user.id
         client = app_client_factory()
         client.headers["Authorization"] = f"Bearer {token}"
         clients.append(client)
-        return Actor(uid, email, role, token, client)
+        return Actor(user.id, user.email, role, token, client)
 
     yield make
     for c in clients:
@@ -169,23 +147,10 @@ def admin(make_user: Callable[..., Actor]) -> Actor:
     return make_user("admin")
 
 
-def make_items(kind: str, n: int, prefix: str = "x") -> list[dict[str, object]]:
-    count = {"pairwise": 2, "ranking": 4, "span": 1, "critique": 1}[kind]
-    return [
-        {
-            "external_id": f"{prefix}-{i}",
-            "prompt": f"prompt {i}",
-            "responses": [
-                {"text": f"response {i}.{j} 🙂 日本", "model": f"m{j}"} for j in range(count)
-            ],
-        }
-        for i in range(n)
-    ]
-
-
 @pytest.fixture
 def project_factory(researcher: Actor) -> Callable[..., dict[str, object]]:
-    """Create a project owned by `researcher`, import items, add members."""
+    """Create a project owned by `researcher` through the API, import items, add members."""
+    from tests.helpers import make_items
 
     def make(
         kind: str = "pairwise", items: int = 5, members: tuple[Actor, ...] = (), **settings: object

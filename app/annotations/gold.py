@@ -12,27 +12,19 @@ from typing import Any
 
 from app.annotations.payloads import TaskContext, parse, resolve
 from app.errors import Invalid
+from app.projects.rules import TaskKind, TaskRules
 
 
-def normalize_expected(
-    kind: str, answer: object, texts: list[str], ctx: TaskContext
-) -> dict[str, Any]:
+def normalize_expected(rules: TaskRules, answer: object, texts: list[str]) -> dict[str, Any]:
     """Check an expected answer against the imported row; store it resolved to import positions."""
-    if kind == "critique":
+    if rules.kind is TaskKind.critique:
         # Critiques are free text: only the rating can be checked against an expectation.
         rating = answer.get("rating") if isinstance(answer, dict) else None
         if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 7:
             raise Invalid('gold_answer for a critique item must be {"rating": 1..7}.')
         return {"rating": rating}
-    positional = TaskContext(
-        kind=kind,
-        shown_order=list(range(len(texts))),
-        response_texts=dict(enumerate(texts)),
-        span_labels=ctx.span_labels,
-        aspects=ctx.aspects,
-        allow_tie=ctx.allow_tie,
-    )
-    return resolve(parse(kind, answer), positional)
+    positional = TaskContext(rules, list(range(len(texts))), dict(enumerate(texts)))
+    return resolve(parse(rules.kind, answer), positional)
 
 
 def score(
@@ -43,14 +35,14 @@ def score(
     def rid(pos: int | None) -> int | None:
         return None if pos is None else ids_by_position[pos]
 
-    if kind == "pairwise":
+    if kind == TaskKind.pairwise:
         return 1.0 if rid(expected["preferred"]) == stored["preferred"] else 0.0
-    if kind == "ranking":
+    if kind == TaskKind.ranking:
         want = [ids_by_position[p] for p in expected["order"]]
         rank = {r: i for i, r in enumerate(stored["order"])}
         pairs = list(combinations(want, 2))
         return sum(rank[x] < rank[y] for x, y in pairs) / len(pairs)
-    if kind == "span":
+    if kind == TaskKind.span:
 
         def marks(spans: list[dict[str, Any]]) -> set[tuple[int, str]]:
             return {(i, s["label"]) for s in spans for i in range(s["start"], s["end"])}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -20,13 +21,20 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, CreatedAt
+from app.db import Base, CreatedAt, EnumText, enum_check
+
+
+class AnnotationSource(StrEnum):
+    """Who made an annotation: a human annotator (user_id) or an AI judge (judge_id)."""
+
+    human = "human"
+    ai = "ai"
 
 
 class Annotation(CreatedAt, Base):
     __tablename__ = "annotations"
     __table_args__ = (
-        CheckConstraint("source IN ('human', 'ai')", name="source"),
+        enum_check("source", AnnotationSource),
         CheckConstraint(
             "(source = 'human' AND user_id IS NOT NULL)"
             " OR (source = 'ai' AND judge_id IS NOT NULL)",
@@ -46,7 +54,7 @@ class Annotation(CreatedAt, Base):
     assignment_id: Mapped[int | None] = mapped_column(
         ForeignKey("assignments.id", ondelete="SET NULL")
     )
-    source: Mapped[str] = mapped_column(Text)
+    source: Mapped[AnnotationSource] = mapped_column(EnumText(AnnotationSource))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # Judges arrive with the routing domain; the id is kept so AI votes have an author.
     judge_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from app.errors import Invalid
+from app.projects.rules import TaskRules
 
 SCHEMA_VERSION = 1
 MAX_SPANS = 1000
@@ -67,14 +68,11 @@ _ADAPTER: TypeAdapter[Payload] = TypeAdapter(Payload)
 
 @dataclass(frozen=True, slots=True)
 class TaskContext:
-    """What a payload is checked against: the project's settings and the item as shown."""
+    """What a payload is checked against: the project's rules and the item as shown."""
 
-    kind: str
+    rules: TaskRules
     shown_order: list[int]  # response ids in displayed order
     response_texts: dict[int, str]
-    span_labels: list[str]
-    aspects: list[str]
-    allow_tie: bool
 
 
 def _describe(err: ValidationError) -> str:
@@ -98,7 +96,7 @@ def parse(kind: str, raw: object) -> Payload:
 
 def _side(ctx: TaskContext, side: Side, where: str) -> int | None:
     if side == "tie":
-        if not ctx.allow_tie:
+        if not ctx.rules.allow_tie:
             raise Invalid(f"{where}: ties are not allowed in this project.")
         return None
     return ctx.shown_order[0 if side == "a" else 1]
@@ -110,8 +108,8 @@ def resolve(payload: Payload, ctx: TaskContext) -> dict[str, Any]:
         preferred = _side(ctx, payload.choice, "payload.choice")
         aspects: dict[str, int | None] = {}
         for name, side in (payload.aspects or {}).items():
-            if name not in ctx.aspects:
-                allowed = ", ".join(ctx.aspects) or "none"
+            if name not in ctx.rules.aspects:
+                allowed = ", ".join(ctx.rules.aspects) or "none"
                 raise Invalid(
                     f"payload.aspects: unknown aspect {name!r} (this project has: {allowed})."
                 )
@@ -153,10 +151,10 @@ def resolve(payload: Payload, ctx: TaskContext) -> dict[str, Any]:
                     f"payload.spans.{n}: need 0 <= start < end <= {length} (code points in the"
                     f" response), got start={span.start} end={span.end}."
                 )
-            if span.label not in ctx.span_labels:
+            if span.label not in ctx.rules.span_labels:
                 raise Invalid(
                     f"payload.spans.{n}.label {span.label!r} is not one of this project's labels:"
-                    f" {', '.join(ctx.span_labels)}."
+                    f" {', '.join(ctx.rules.span_labels)}."
                 )
             spans.append(span.model_dump(exclude_none=True))
         spans.sort(key=lambda s: (s["start"], s["end"], s["label"]))

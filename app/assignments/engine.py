@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session
 
 from app.annotations import gold
 from app.annotations.payloads import SCHEMA_VERSION, TaskContext, parse, resolve
+from app.assignments.models import AssignmentStatus
 from app.auth.service import Principal
 from app.errors import Conflict, Forbidden, NotFound
+from app.projects.rules import TaskRules
 
 # The lease the caller already holds, and whether any lease of the project has run out (then
 # the claim reclaims first): one round trip on the common path.
@@ -107,22 +109,11 @@ _TASK = text(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class ProjectRules:
-    """The project settings the engine needs, read with the membership check in one query
-    (the same rule as projects.service.get_project: members only, admins all)."""
-
-    id: int
-    kind: str
-    lease_seconds: int
-    span_labels: list[str]
-    aspects: list[str]
-    allow_tie: bool
-
-
+# The project's rules, read with the membership check in one query (the same rule as
+# projects.service.get_project: members only, admins all).
 _PROJECT_AND_LOCK = text(
-    """
-    SELECT p.id, p.kind, p.lease_seconds, p.span_labels, p.aspects, p.allow_tie,
+    f"""
+    SELECT {TaskRules.COLUMNS},
            pg_advisory_xact_lock(hashtextextended('tandem-claim:' || p.id || ':' || :uid, 0))
     FROM projects p
     WHERE p.id = :pid AND (:admin OR EXISTS (
@@ -132,11 +123,11 @@ _PROJECT_AND_LOCK = text(
 )
 
 
-def _task(project: ProjectRules, row: Any) -> dict[str, Any]:
+def _task(project: TaskRules, row: Any) -> dict[str, Any]:
     texts = row["texts"]
     return {
         "assignment_id": row["assignment_id"],
-        "project_id": project.id,
+        "project_id": project.project_id,
         "kind": project.kind,
         "expires_at": row["expires_at"],
         "draft": row["draft"],
@@ -159,13 +150,13 @@ def next_task(session: Session, principal: Principal, project_id: int) -> dict[s
     ).one_or_none()
     if found is None:
         raise NotFound(f"Project {project_id} does not exist or you are not a member of it.")
-    project = ProjectRules(*found[:6])
-    params = {"pid": project.id, "uid": principal.id}
+    project = TaskRules.from_row(found)
+    params = {"pid": project.project_id, "uid": principal.id}
     held, any_expired = session.execute(_RESUME, params).one()
     if held is not None:
         return _task(project, session.execute(_TASK, {"aid": held}).mappings().one())
     if any_expired:
-        session.execute(_RECLAIM, {"pid": project.id})
+        session.execute(_RECLAIM, {"pid": project.project_id})
     claim = {**params, "lease": project.lease_seconds}
     row = session.execute(_CLAIM_SKIP, claim).mappings().one_or_none()
     if row is None:
@@ -181,10 +172,10 @@ class Submitted:
 
 
 _LOCK_ASSIGNMENT = text(
-    """
-    SELECT a.id, a.user_id, a.project_id, a.item_id, a.status, a.shown_order,
+    f"""
+    SELECT {TaskRules.COLUMNS},
+           a.id, a.user_id, a.item_id, a.status, a.shown_order,
            i.is_gold, i.gold_answer,
-           p.kind, p.lease_seconds, p.span_labels, p.aspects, p.allow_tie,
            (:admin OR EXISTS (
                SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = :uid
            )) AS is_member,
@@ -200,31 +191,19 @@ _LOCK_ASSIGNMENT = text(
 
 def _own_assignment(
     session: Session, principal: Principal, assignment_id: int
-) -> tuple[dict[str, Any], ProjectRules]:
+) -> tuple[dict[str, Any], TaskRules]:
     """Lock the caller's assignment; with its project's rules, if the caller is a member."""
-    row = (
-        session.execute(
-            _LOCK_ASSIGNMENT,
-            {"aid": assignment_id, "uid": principal.id, "admin": principal.is_admin},
-        )
-        .mappings()
-        .one_or_none()
-    )
-    if row is None:
+    found = session.execute(
+        _LOCK_ASSIGNMENT, {"aid": assignment_id, "uid": principal.id, "admin": principal.is_admin}
+    ).one_or_none()
+    if found is None:
         raise NotFound(f"Assignment {assignment_id} does not exist.")
+    row = found._mapping
     if row["user_id"] != principal.id:
         raise Forbidden(f"Assignment {assignment_id} belongs to another annotator.")
     if not row["is_member"]:
         raise NotFound(f"Project {row['project_id']} does not exist or you are not a member of it.")
-    rules = ProjectRules(
-        row["project_id"],
-        row["kind"],
-        row["lease_seconds"],
-        list(row["span_labels"]),
-        list(row["aspects"]),
-        row["allow_tie"],
-    )
-    return dict(row), rules
+    return dict(row), TaskRules.from_row(found)
 
 
 def _existing(session: Session, sql: str, params: dict[str, Any]) -> Submitted | None:
@@ -257,7 +236,7 @@ def submit(
 ) -> Submitted:
     """Store the caller's annotation for an assignment, exactly once."""
     a, project = _own_assignment(session, principal, assignment_id)
-    if a["status"] == "submitted":
+    if a["status"] == AssignmentStatus.submitted:
         done = _existing(
             session,
             "SELECT id, over_quota FROM annotations WHERE assignment_id = :aid",
@@ -274,22 +253,15 @@ def submit(
         )
         if prior is not None:
             raise Conflict("client_submission_id was already used for another assignment.")
-    if a["status"] == "skipped":
+    if a["status"] == AssignmentStatus.skipped:
         raise Conflict(f"Assignment {assignment_id} was skipped; ask for a new task.")
 
     texts = {int(k): v for k, v in a["texts"].items()}
-    ctx = TaskContext(
-        kind=project.kind,
-        shown_order=list(a["shown_order"]),
-        response_texts=texts,
-        span_labels=list(project.span_labels),
-        aspects=list(project.aspects),
-        allow_tie=project.allow_tie,
-    )
+    ctx = TaskContext(project, list(a["shown_order"]), texts)
     stored = resolve(parse(project.kind, raw_payload), ctx)
 
     over_quota = False
-    if a["status"] == "expired":
+    if a["status"] == AssignmentStatus.expired:
         # The lease ran out and was reclaimed: count this answer only if the slot is still free.
         took = session.execute(
             text(
@@ -307,7 +279,7 @@ def submit(
     annotation_id = session.execute(
         _INSERT_ANNOTATION,
         {
-            "pid": project.id,
+            "pid": project.project_id,
             "iid": a["item_id"],
             "aid": assignment_id,
             "uid": principal.id,
@@ -323,14 +295,16 @@ def submit(
     return Submitted(annotation_id, created=True, over_quota=over_quota)
 
 
-def skip(session: Session, principal: Principal, assignment_id: int, reason: str | None) -> str:
+def skip(
+    session: Session, principal: Principal, assignment_id: int, reason: str | None
+) -> AssignmentStatus:
     """Give the item back; the caller will not be served it again. Returns the new status."""
     a, _ = _own_assignment(session, principal, assignment_id)
-    if a["status"] == "skipped":
-        return "skipped"
-    if a["status"] == "submitted":
+    if a["status"] == AssignmentStatus.skipped:
+        return AssignmentStatus.skipped
+    if a["status"] == AssignmentStatus.submitted:
         raise Conflict(f"Assignment {assignment_id} was already submitted.")
-    if a["status"] == "leased":
+    if a["status"] == AssignmentStatus.leased:
         session.execute(
             text("UPDATE items SET remaining = remaining + 1 WHERE id = :iid"),
             {"iid": a["item_id"]},
@@ -342,7 +316,7 @@ def skip(session: Session, principal: Principal, assignment_id: int, reason: str
         ),
         {"aid": assignment_id, "r": reason},
     )
-    return "skipped"
+    return AssignmentStatus.skipped
 
 
 def save_draft(
@@ -350,7 +324,7 @@ def save_draft(
 ) -> datetime:
     """Autosave work in progress on a live or expired lease (never on a finished one)."""
     a, _ = _own_assignment(session, principal, assignment_id)
-    if a["status"] not in ("leased", "expired"):
+    if a["status"] not in (AssignmentStatus.leased, AssignmentStatus.expired):
         raise Conflict(f"Assignment {assignment_id} is {a['status']}; drafts are for open tasks.")
     saved: datetime = session.execute(
         text("UPDATE assignments SET draft = CAST(:d AS jsonb) WHERE id = :aid RETURNING now()"),

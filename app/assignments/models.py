@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    CheckConstraint,
     DateTime,
     ForeignKey,
     Identity,
@@ -20,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base
+from app.db import Base, EnumText, enum_check
 
 
 class AssignmentStatus(StrEnum):
@@ -35,7 +34,7 @@ class Assignment(Base):
     __table_args__ = (
         # One row per (item, annotator): the database itself rules out serving an item twice.
         UniqueConstraint("item_id", "user_id"),
-        CheckConstraint("status IN ('leased', 'submitted', 'skipped', 'expired')", name="status"),
+        enum_check("status", AssignmentStatus),
         Index(
             "ix_assignments_live",
             "project_id",
@@ -54,7 +53,7 @@ class Assignment(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(Text)
+    status: Mapped[AssignmentStatus] = mapped_column(EnumText(AssignmentStatus))
     shown_order: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
     leased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

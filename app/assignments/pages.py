@@ -13,7 +13,7 @@ from app.assignments import engine
 from app.auth.deps import CurrentUser, DbSession
 from app.db import retrying
 from app.projects import progress
-from app.projects.models import TaskKind
+from app.projects.rules import TaskKind
 from app.projects.service import get_project
 from app.web.deps import PageRoute, PageUser
 from app.web.markdown import render_markdown

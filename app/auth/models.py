@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, CreatedAt
+from app.db import Base, CreatedAt, EnumText, enum_check
 
 
 class Role(StrEnum):
@@ -38,14 +38,14 @@ class TokenKind(StrEnum):
 class User(CreatedAt, Base):
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint("role IN ('annotator', 'researcher', 'admin')", name="role"),
+        enum_check("role", Role),
         CheckConstraint("email = lower(email)", name="email_lowercase"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     email: Mapped[str] = mapped_column(Text, unique=True)
     password_hash: Mapped[str] = mapped_column(Text)
-    role: Mapped[str] = mapped_column(Text)
+    role: Mapped[Role] = mapped_column(EnumText(Role))
     is_active: Mapped[bool] = mapped_column(Boolean, server_default="true")
 
 
@@ -54,13 +54,13 @@ class ApiToken(CreatedAt, Base):
 
     __tablename__ = "api_tokens"
     __table_args__ = (
-        CheckConstraint("kind IN ('api', 'session')", name="kind"),
+        enum_check("kind", TokenKind),
         Index("ix_api_tokens_user_id", "user_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
-    kind: Mapped[str] = mapped_column(Text)
+    kind: Mapped[TokenKind] = mapped_column(EnumText(TokenKind))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

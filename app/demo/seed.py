@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from app.auth.models import Role, User
 from app.auth.service import Principal, create_user
 from app.items.importer import import_rows
-from app.projects.models import Project, TaskKind
+from app.projects.models import Project
+from app.projects.rules import TaskKind
 from app.projects.schemas import ProjectCreate
 from app.projects.service import add_member, create_project
 

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
 
 from app.errors import Invalid
-from app.exports.query import (
-    ProjectInfo,
-    Snapshot,
-    count_items,
-    iter_items,
-    open_snapshot,
-    read_ahead,
-)
+from app.exports.query import Snapshot, count_items, iter_items, open_snapshot, read_ahead
 from app.exports.rows import Context, builder
 from app.exports.schemas import SCHEMA_KINDS, ExportOptions
 from app.exports.stats import Stats
 from app.exports.writers import BinarySink, make_writer
+from app.projects.rules import TaskKind, TaskRules
 
 
-def check_options(options: ExportOptions, kind: str, aspects: list[str]) -> None:
+def check_options(options: ExportOptions, kind: TaskKind, aspects: Sequence[str]) -> None:
     """Refuse options that cannot apply to this project (422), before anything is read."""
     kinds = SCHEMA_KINDS[options.row_schema]
     if kind not in kinds:
@@ -33,7 +27,7 @@ def check_options(options: ExportOptions, kind: str, aspects: list[str]) -> None
             f" this project is {kind} (its schemas: {fits})."
         )
     if options.aspect is not None:
-        if kind != "pairwise":
+        if kind is not TaskKind.pairwise:
             raise Invalid("aspect applies to pairwise projects only.")
         if options.aspect not in aspects:
             have = ", ".join(aspects) or "none"
@@ -72,9 +66,9 @@ class ExportRun:
     def batches(self) -> Iterator[float]:
         options = self.options
         with open_snapshot(self.engine, self.project_id) as (conn, snapshot):
-            project: ProjectInfo = snapshot.project
+            project: TaskRules = snapshot.project
             check_options(options, project.kind, project.aspects)
-            total = count_items(conn, project.id, options) if self.with_progress else 0
+            total = count_items(conn, project.project_id, options) if self.with_progress else 0
             ctx = Context(options, project)
             stats = Stats(options.row_schema)
             build = builder(options.row_schema, project.kind)

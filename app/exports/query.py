@@ -2,9 +2,9 @@
 
 Everything an export reads comes from one REPEATABLE READ transaction, so annotations that
 commit while it runs are either wholly in it or wholly out of it, and a server-side cursor hands
-the items over a batch at a time. Each item arrives with its responses and its votes already
-packed as JSON by PostgreSQL (one text value per item, parsed here with orjson), in annotation id
-order, so the Python side never holds more than one batch.
+the items over a batch at a time (app/annotations/votes.py: each item arrives with its responses
+and its votes packed as JSON by PostgreSQL, in annotation id order), so the Python side never
+holds more than a batch or two.
 """
 
 from __future__ import annotations
@@ -17,46 +17,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-import orjson
-import psycopg
-from psycopg.types.json import set_json_loads
 from sqlalchemy import Connection, Engine, text
 
+from app.annotations import votes
+from app.annotations.models import AnnotationSource
+from app.annotations.votes import (
+    FETCH_ITEMS,
+    FULL,
+    ItemVotes,
+    VoteFilter,
+    VoteKind,
+    item_votes_sql,
+    iter_item_votes,
+    vote_kind,
+)
 from app.errors import NotFound
 from app.exports.schemas import ExportOptions, Gold, Schema, Source
-
-FETCH_ITEMS = 1000
-
-# Timestamps are written in one fixed form (UTC, microseconds, "Z"), whatever the session's zone.
-TIMESTAMP = r"""to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24\:MI\:SS.US"Z"')"""
-
-
-def judge_name_sql() -> str:
-    """How an AI vote's judge is named in exports (the judges table arrives with routing)."""
-    return "'judge:' || a.judge_id"
-
-
-# Per vote: [annotation id, source, annotator id, judge name, created at, ...what the kind needs].
-VOTE_HEAD = f"a.id, a.source, a.user_id, {judge_name_sql()}, {TIMESTAMP}"
-VOTE_TAIL = {
-    "pairwise": "{preferred}, (a.payload->>'strength')::int, a.shown_order[1]",
-    "ranking": "a.payload->'order'",
-    "span": "a.payload->'spans', (a.payload->>'overall')::int",
-    "critique": "a.payload->>'critique', a.payload->>'rewrite', (a.payload->>'rating')::int",
-}
-RAW_TAIL = (
-    "a.judge_id, a.payload, a.shown_order, a.schema_version, a.time_spent_ms, a.over_quota,"
-    " a.gold_score, a.assignment_id, a.client_submission_id"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectInfo:
-    id: int
-    name: str
-    kind: str
-    span_labels: list[str]
-    aspects: list[str]
+from app.projects.rules import TaskKind, TaskRules
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,23 +42,9 @@ class Snapshot:
 
     taken_at: datetime
     pg_snapshot: str  # pg_current_snapshot(): xmin:xmax:xip, to tell later what was visible
-    project: ProjectInfo
+    project: TaskRules
+    project_name: str
     project_max_annotation_id: int | None
-
-
-@dataclass(slots=True)
-class ItemVotes:
-    """One item with its responses (import order) and the votes that passed the filters."""
-
-    id: int
-    external_id: str | None
-    prompt: str
-    metadata: str  # the item's metadata as canonical JSON text
-    is_gold: bool
-    gold_answer: str | None
-    priority: int
-    responses: list[list[Any]]  # [response id, external id, text, model]
-    votes: list[list[Any]]  # VOTE_HEAD fields, then the kind's tail (RAW_TAIL for raw)
 
 
 @contextmanager
@@ -92,110 +55,55 @@ def open_snapshot(engine: Engine, project_id: int) -> Iterator[tuple[Connection,
         with conn.begin():
             row = conn.execute(
                 text(
-                    "SELECT p.id, p.name, p.kind, p.span_labels, p.aspects, now(),"
-                    " pg_current_snapshot()::text,"
-                    " (SELECT max(a.id) FROM annotations a WHERE a.project_id = p.id)"
+                    f"SELECT {TaskRules.COLUMNS}, p.name AS project_name, now() AS taken_at,"
+                    " pg_current_snapshot()::text AS pg_snapshot,"
+                    " (SELECT max(a.id) FROM annotations a WHERE a.project_id = p.id) AS top"
                     " FROM projects p WHERE p.id = :pid"
                 ),
                 {"pid": project_id},
             ).one_or_none()
             if row is None:
                 raise NotFound(f"Project {project_id} does not exist.")
-            project = ProjectInfo(row[0], row[1], row[2], list(row[3]), list(row[4]))
-            yield conn, Snapshot(row[5], row[6], project, row[7])
+            rules = TaskRules.from_row(row)
+            yield conn, Snapshot(row.taken_at, row.pg_snapshot, rules, row.project_name, row.top)
 
 
-def _filters(kind: str, options: ExportOptions) -> tuple[str, str, str, dict[str, Any]]:
-    """SQL for the vote columns, the vote conditions and the item conditions, with parameters."""
-    params: dict[str, Any] = {}
-    preferred = "(a.payload->>'preferred')::bigint"
-    votes = ["a.item_id = i.id"]
-    if options.aspect is not None:
-        preferred = "(a.payload->'aspects'->>:aspect)::bigint"
-        votes.append("a.payload->'aspects' ? :aspect")
-        params["aspect"] = options.aspect
-    tail = RAW_TAIL if options.row_schema is Schema.raw else VOTE_TAIL[kind]
-    columns = f"{VOTE_HEAD}, {tail.format(preferred=preferred)}"
-    if options.source is not Source.all:
-        votes.append("a.source = :source")
-        params["source"] = options.source.value
-    if options.annotator_ids or options.judge_ids:
-        votes.append(
-            "(a.user_id = ANY(CAST(:annotators AS bigint[]))"
-            " OR a.judge_id = ANY(CAST(:judges AS bigint[])))"
-        )
-        params["annotators"] = list(options.annotator_ids)
-        params["judges"] = list(options.judge_ids)
-    if options.created_after is not None:
-        votes.append("a.created_at >= :after")
-        params["after"] = options.created_after
-    if options.created_before is not None:
-        votes.append("a.created_at < :before")
-        params["before"] = options.created_before
-    if options.max_annotation_id is not None:
-        votes.append("a.id <= :max_id")
-        params["max_id"] = options.max_annotation_id
-    items = ["i.project_id = :pid"]
-    if options.gold is Gold.exclude:
-        items.append("NOT i.is_gold")
-    elif options.gold is Gold.only:
-        items.append("i.is_gold")
-    if options.metadata:
-        items.append("i.metadata @> CAST(:meta AS jsonb)")
-        params["meta"] = orjson.dumps(options.metadata).decode()
-    return columns, " AND ".join(votes), " AND ".join(items), params
+def vote_filter(options: ExportOptions) -> VoteFilter:
+    """The votes and items an export's options select."""
+    return VoteFilter(
+        source=None if options.source is Source.all else AnnotationSource(options.source.value),
+        annotator_ids=options.annotator_ids,
+        judge_ids=options.judge_ids,
+        created_after=options.created_after,
+        created_before=options.created_before,
+        max_annotation_id=options.max_annotation_id,
+        aspect=options.aspect,
+        gold={Gold.exclude: False, Gold.include: None, Gold.only: True}[options.gold],
+        item_metadata=options.metadata,
+    )
 
 
-def items_sql(kind: str, options: ExportOptions) -> tuple[str, dict[str, Any]]:
-    """The export's one query: filtered items with at least one vote, in id order."""
-    columns, vote_where, item_where, params = _filters(kind, options)
-    sql = f"""
-        SELECT i.id, i.external_id, i.prompt, i.metadata::text, i.is_gold, i.gold_answer::text,
-               i.priority, r.responses, v.votes
-        FROM items i
-        CROSS JOIN LATERAL (
-            SELECT json_agg(json_build_array({columns}) ORDER BY a.id) AS votes
-            FROM annotations a
-            WHERE {vote_where}
-        ) v
-        CROSS JOIN LATERAL (
-            SELECT json_agg(json_build_array(r.id, r.external_id, r.text, r.model)
-                            ORDER BY r.position) AS responses
-            FROM responses r WHERE r.item_id = i.id
-        ) r
-        WHERE {item_where} AND v.votes IS NOT NULL
-        ORDER BY i.id
-    """
-    return sql, params
+def export_votes(kind: TaskKind, options: ExportOptions) -> VoteKind[Any]:
+    """The vote records an export reads: every stored field for `raw`, else the kind's."""
+    return FULL if options.row_schema is Schema.raw else vote_kind(kind)
+
+
+def items_sql(kind: TaskKind, options: ExportOptions) -> tuple[str, dict[str, Any]]:
+    """The export's one query (for the benchmark's COPY limit): see votes.item_votes_sql."""
+    return item_votes_sql(export_votes(kind, options), vote_filter(options))
+
+
+def iter_items(
+    conn: Connection, project: TaskRules, options: ExportOptions, batch: int = FETCH_ITEMS
+) -> Generator[list[ItemVotes[Any]], None, None]:
+    """The snapshot's items with the votes the options select, a batch at a time."""
+    kind = export_votes(project.kind, options)
+    return iter_item_votes(conn, project.project_id, kind, vote_filter(options), batch)
 
 
 def count_items(conn: Connection, project_id: int, options: ExportOptions) -> int:
     """Items the filters on items let through (for progress; votes are not looked at)."""
-    _, _, item_where, params = _filters("pairwise", options)
-    item_params = {k: v for k, v in params.items() if k == "meta"}
-    n: int = conn.execute(
-        text(f"SELECT count(*) FROM items i WHERE {item_where}"), {**item_params, "pid": project_id}
-    ).scalar_one()
-    return n
-
-
-def iter_items(
-    conn: Connection, project: ProjectInfo, options: ExportOptions, batch: int = FETCH_ITEMS
-) -> Generator[list[ItemVotes], None, None]:
-    """Stream the items through a server-side cursor, a batch at a time.
-
-    Straight on psycopg, in the snapshot's transaction; the packed JSON columns are parsed by
-    orjson from the received bytes, with no str in between.
-    """
-    sql, params = items_sql(project.kind, options)
-    compiled = text(sql).compile(dialect=conn.dialect)
-    raw = conn.connection.driver_connection
-    assert isinstance(raw, psycopg.Connection)
-    with raw.cursor(name="tandem_export") as cur:
-        set_json_loads(orjson.loads, cur)
-        cur.execute(str(compiled), {**params, "pid": project.id})
-        while rows := cur.fetchmany(batch):
-            yield [ItemVotes(*r) for r in rows]
+    return votes.count_items(conn, project_id, vote_filter(options))
 
 
 T = TypeVar("T")

@@ -17,8 +17,10 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app.annotations.models import AnnotationSource
 from app.errors import Invalid
 from app.projects.models import Project
+from app.projects.rules import TaskKind
 
 
 @dataclass
@@ -29,18 +31,18 @@ class RestoreResult:
     skipped: int = 0  # an annotator already has this item in the project
 
 
-def _remap(kind: str, payload: dict[str, Any], ids: dict[int, int]) -> dict[str, Any]:
+def _remap(kind: TaskKind, payload: dict[str, Any], ids: dict[int, int]) -> dict[str, Any]:
     def rid(value: Any) -> Any:
         return None if value is None else ids[value]
 
-    if kind == "pairwise":
+    if kind is TaskKind.pairwise:
         return {
             **payload,
             "preferred": rid(payload.get("preferred")),
             "rejected": rid(payload.get("rejected")),
             "aspects": {k: rid(v) for k, v in (payload.get("aspects") or {}).items()},
         }
-    if kind == "ranking":
+    if kind is TaskKind.ranking:
         return {**payload, "order": [ids[r] for r in payload["order"]]}
     return {**payload, "response_id": rid(payload.get("response_id"))}
 
@@ -117,9 +119,11 @@ def _check(project: Project, n: int, row: Any) -> dict[str, Any]:
         raise Invalid(
             f"row {n}: a {row['kind']} annotation cannot go into a {project.kind} project.", row=n
         )
-    if row["source"] == "human" and row.get("annotator_id") is None:
+    if row["source"] not in list(AnnotationSource):
+        raise Invalid(f"row {n}: source must be human or ai, not {row['source']!r}.", row=n)
+    if row["source"] == AnnotationSource.human and row.get("annotator_id") is None:
         raise Invalid(f"row {n}: a human annotation without annotator_id.", row=n)
-    if row["source"] == "ai" and row.get("judge_id") is None:
+    if row["source"] == AnnotationSource.ai and row.get("judge_id") is None:
         raise Invalid(f"row {n}: an AI annotation without judge_id.", row=n)
     return row
 
@@ -151,7 +155,7 @@ def import_raw(
                 f"row {n}: payload or shown_order names an unknown response.", row=n
             ) from None
         assignment_id = None
-        if row["source"] == "human":
+        if row["source"] == AnnotationSource.human:
             user = row["annotator_id"]
             if (
                 session.execute(text("SELECT 1 FROM users WHERE id = :u"), {"u": user}).first()
@@ -196,8 +200,8 @@ def import_raw(
                 "iid": item_id,
                 "aid": assignment_id,
                 "source": row["source"],
-                "uid": row.get("annotator_id") if row["source"] == "human" else None,
-                "jid": row.get("judge_id") if row["source"] == "ai" else None,
+                "uid": row.get("annotator_id") if row["source"] == AnnotationSource.human else None,
+                "jid": row.get("judge_id") if row["source"] == AnnotationSource.ai else None,
                 "payload": orjson.dumps(payload).decode(),
                 "ver": row.get("schema_version") or 1,
                 "shown": shown,

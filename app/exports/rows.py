@@ -8,13 +8,21 @@ from typing import Any
 
 import orjson
 
-from app.exports import aggregate as agg
-from app.exports.query import ItemVotes, ProjectInfo
+from app.annotations.votes import (
+    CritiqueVote,
+    FullVote,
+    ItemVotes,
+    PairwiseVote,
+    RankingVote,
+    Response,
+    SpanVote,
+    VoteHead,
+)
 from app.exports.schemas import Aggregate, ExportOptions, Schema, Style
+from app.projects.rules import TaskKind, TaskRules
+from app.quality import aggregate as agg
 
 Row = dict[str, Any]
-# Vote fields shared by every kind (see query.VOTE_HEAD); the kind's fields follow from TAIL.
-ID, SOURCE, USER, JUDGE, AT, TAIL = 0, 1, 2, 3, 4, 5
 
 
 @dataclass
@@ -22,7 +30,7 @@ class Context:
     """What row builders need besides the item; `excluded` counts what they leave out, and why."""
 
     options: ExportOptions
-    project: ProjectInfo
+    project: TaskRules
     excluded: dict[str, int] = field(default_factory=dict)
     # Pairwise votes whose winner was the response shown first / shown second (position bias).
     shown_first: list[int] = field(default_factory=lambda: [0, 0])
@@ -31,8 +39,19 @@ class Context:
         self.excluded[reason] = self.excluded.get(reason, 0) + n
 
 
-def _voter(v: list[Any]) -> Row:
-    return {"annotation_id": v[ID], "source": v[SOURCE], "annotator_id": v[USER], "judge": v[JUDGE]}
+def judge_name(judge_id: int | None) -> str | None:
+    """How an AI vote's judge is named in exports."""
+    return None if judge_id is None else f"judge:{judge_id}"
+
+
+def _voter(v: VoteHead) -> Row:
+    # The source is a StrEnum: a str, which both writers write as its value.
+    return {
+        "annotation_id": v.annotation_id,
+        "source": v.source,
+        "annotator_id": v.annotator_id,
+        "judge": judge_name(v.judge_id),
+    }
 
 
 def _text(ctx: Context, role: str, content: str) -> Any:
@@ -41,7 +60,7 @@ def _text(ctx: Context, role: str, content: str) -> Any:
     return content
 
 
-def _item(item: ItemVotes) -> Row:
+def _item(item: ItemVotes[Any]) -> Row:
     return {
         "item_id": item.id,
         "external_id": item.external_id,
@@ -62,9 +81,9 @@ def _passes(ctx: Context, agreement: float) -> bool:
 
 def _pair_row(
     ctx: Context,
-    item: ItemVotes,
-    chosen: list[Any],
-    rejected: list[Any],
+    item: ItemVotes[Any],
+    chosen: Response,
+    rejected: Response,
     ranks: tuple[int | None, int | None],
     aggregation: str,
     counts: tuple[int, int, int],
@@ -73,14 +92,14 @@ def _pair_row(
     n = sum(counts)
     return {
         "prompt": _text(ctx, "user", item.prompt),
-        "chosen": _text(ctx, "assistant", chosen[2]),
-        "rejected": _text(ctx, "assistant", rejected[2]),
+        "chosen": _text(ctx, "assistant", chosen.text),
+        "rejected": _text(ctx, "assistant", rejected.text),
         **_item(item),
-        "kind": ctx.project.kind,
-        "chosen_id": chosen[0],
-        "rejected_id": rejected[0],
-        "chosen_model": chosen[3],
-        "rejected_model": rejected[3],
+        "kind": ctx.project.kind.value,
+        "chosen_id": chosen.id,
+        "rejected_id": rejected.id,
+        "chosen_model": chosen.model,
+        "rejected_model": rejected.model,
         "chosen_rank": ranks[0],
         "rejected_rank": ranks[1],
         "aggregation": aggregation,
@@ -93,37 +112,37 @@ def _pair_row(
     }
 
 
-def _pairwise_vote(v: list[Any], chosen: int) -> Row:
-    preferred = v[TAIL]
+def _pairwise_vote(v: PairwiseVote, chosen: int) -> Row:
+    preferred = v.preferred
     choice = "tie" if preferred is None else "chosen" if preferred == chosen else "rejected"
     # Spelled out rather than merged from _voter(): this runs once per vote of every item.
     return {
-        "annotation_id": v[ID],
-        "source": v[SOURCE],
-        "annotator_id": v[USER],
-        "judge": v[JUDGE],
+        "annotation_id": v.annotation_id,
+        "source": v.source,
+        "annotator_id": v.annotator_id,
+        "judge": None if v.judge_id is None else f"judge:{v.judge_id}",
         "choice": choice,
-        "strength": v[TAIL + 1],
-        "created_at": v[AT],
+        "strength": v.strength,
+        "created_at": v.created_at,
     }
 
 
-def _count_position(ctx: Context, votes: list[list[Any]]) -> None:
+def _count_position(ctx: Context, votes: list[PairwiseVote]) -> None:
     for v in votes:
-        if v[TAIL] is not None:
-            ctx.shown_first[0 if v[TAIL] == v[TAIL + 2] else 1] += 1
+        if v.preferred is not None:
+            ctx.shown_first[0 if v.preferred == v.shown_first else 1] += 1
 
 
-def pairwise_preference(ctx: Context, item: ItemVotes) -> list[Row]:
-    by_id = {r[0]: r for r in item.responses}
-    first, second = item.responses[0][0], item.responses[1][0]
+def pairwise_preference(ctx: Context, item: ItemVotes[PairwiseVote]) -> list[Row]:
+    by_id = {r.id: r for r in item.responses}
+    first, second = item.responses[0].id, item.responses[1].id
     if ctx.options.aggregate is Aggregate.none:
         rows = []
         for v in item.votes:
-            if v[TAIL] is None:
+            if v.preferred is None:
                 ctx.skip("tie")
                 continue
-            winner = v[TAIL]
+            winner = v.preferred
             loser = second if winner == first else first
             rows.append(
                 _pair_row(
@@ -139,7 +158,7 @@ def pairwise_preference(ctx: Context, item: ItemVotes) -> list[Row]:
             )
             _count_position(ctx, [v])
         return rows
-    m = agg.majority([v[TAIL] for v in item.votes], first, second)
+    m = agg.majority([v.preferred for v in item.votes], first, second)
     if m.winner is None or m.loser is None:
         ctx.skip("tie")
         return []
@@ -155,20 +174,25 @@ def pairwise_preference(ctx: Context, item: ItemVotes) -> list[Row]:
     ]
 
 
-def _ranking_orders(item: ItemVotes) -> list[list[int]]:
-    return [v[TAIL] for v in item.votes]
+def _ranking_orders(item: ItemVotes[RankingVote]) -> list[list[int]]:
+    return [v.order for v in item.votes]
 
 
-def ranking_preference(ctx: Context, item: ItemVotes) -> list[Row]:
-    by_id = {r[0]: r for r in item.responses}
-    ids = [r[0] for r in item.responses]
+def ranking_preference(ctx: Context, item: ItemVotes[RankingVote]) -> list[Row]:
+    by_id = {r.id: r for r in item.responses}
+    ids = [r.id for r in item.responses]
     mode = ctx.options.pairs.value
     rows: list[Row] = []
     if ctx.options.aggregate is Aggregate.none:
         for v in item.votes:
-            order = v[TAIL]
+            order = v.order
             for i, j in agg.ranking_pairs(order, mode):
-                vote = {**_voter(v), "choice": "chosen", "strength": None, "created_at": v[AT]}
+                vote = {
+                    **_voter(v),
+                    "choice": "chosen",
+                    "strength": None,
+                    "created_at": v.created_at,
+                }
                 rows.append(
                     _pair_row(
                         ctx,
@@ -200,7 +224,7 @@ def ranking_preference(ctx: Context, item: ItemVotes) -> list[Row]:
                 **_voter(v),
                 "choice": "chosen" if up else "rejected",
                 "strength": None,
-                "created_at": v[AT],
+                "created_at": v.created_at,
             }
             for v, up in zip(item.votes, above, strict=True)
         ]
@@ -214,17 +238,19 @@ def ranking_preference(ctx: Context, item: ItemVotes) -> list[Row]:
 # --- ranking ----------------------------------------------------------------------------------
 
 
-def ranking(ctx: Context, item: ItemVotes) -> list[Row]:
-    ids = [r[0] for r in item.responses]
+def ranking(ctx: Context, item: ItemVotes[RankingVote]) -> list[Row]:
+    ids = [r.id for r in item.responses]
     index = {rid: n for n, rid in enumerate(ids)}
 
-    def row(order: list[int], points: dict[int, int], aggregation: str, votes: list[Any]) -> Row:
-        voter_ranks = [agg.ranks(v[TAIL]) for v in votes]
+    def row(
+        order: list[int], points: dict[int, int], aggregation: str, votes: list[RankingVote]
+    ) -> Row:
+        voter_ranks = [agg.ranks(v.order) for v in votes]
         return {
             "prompt": item.prompt,
-            "responses": [r[2] for r in item.responses],
+            "responses": [r.text for r in item.responses],
             "response_ids": ids,
-            "models": [r[3] for r in item.responses],
+            "models": [r.model for r in item.responses],
             "order": [index[rid] for rid in order],
             "scores": [points[rid] for rid in ids],
             **_item(item),
@@ -232,13 +258,17 @@ def ranking(ctx: Context, item: ItemVotes) -> list[Row]:
             "n_votes": len(votes),
             "agreement": agg.pair_agreement(order, voter_ranks),
             "votes": [
-                {**_voter(v), "order": [index[rid] for rid in v[TAIL]], "created_at": v[AT]}
+                {
+                    **_voter(v),
+                    "order": [index[rid] for rid in v.order],
+                    "created_at": v.created_at,
+                }
                 for v in votes
             ],
         }
 
     if ctx.options.aggregate is Aggregate.none:
-        return [row(v[TAIL], agg.borda([v[TAIL]], ids), "none", [v]) for v in item.votes]
+        return [row(v.order, agg.borda([v.order], ids), "none", [v]) for v in item.votes]
     points = agg.borda(_ranking_orders(item), ids)
     out = row(agg.consensus_order(points, ids), points, "borda", item.votes)
     return [out] if _passes(ctx, out["agreement"]) else []
@@ -247,27 +277,27 @@ def ranking(ctx: Context, item: ItemVotes) -> list[Row]:
 # --- spans ------------------------------------------------------------------------------------
 
 
-def _annotator_spans(v: list[Any]) -> list[Row]:
+def _annotator_spans(v: SpanVote) -> list[Row]:
     return [
         {"start": s["start"], "end": s["end"], "label": s["label"], "comment": s.get("comment")}
-        for s in v[TAIL]
+        for s in v.spans
     ]
 
 
-def spans(ctx: Context, item: ItemVotes) -> list[Row]:
+def spans(ctx: Context, item: ItemVotes[SpanVote]) -> list[Row]:
     response = item.responses[0]
 
-    def row(votes: list[list[Any]], aggregation: str) -> Row:
-        per_vote = [v[TAIL] for v in votes]
-        overall = [v[TAIL + 1] for v in votes if v[TAIL + 1] is not None]
+    def row(votes: list[SpanVote], aggregation: str) -> Row:
+        per_vote = [v.spans for v in votes]
+        overall = [v.overall for v in votes if v.overall is not None]
         return {
             "prompt": item.prompt,
-            "response": response[2],
-            "labels": ctx.project.span_labels,
+            "response": response.text,
+            "labels": list(ctx.project.span_labels),
             "spans": agg.merge_spans(per_vote, ctx.options.span_threshold),
             **_item(item),
-            "response_id": response[0],
-            "model": response[3],
+            "response_id": response.id,
+            "model": response.model,
             "aggregation": aggregation,
             "n_votes": len(votes),
             "agreement": agg.span_agreement(per_vote),
@@ -276,8 +306,8 @@ def spans(ctx: Context, item: ItemVotes) -> list[Row]:
                 {
                     **_voter(v),
                     "spans": _annotator_spans(v),
-                    "overall": v[TAIL + 1],
-                    "created_at": v[AT],
+                    "overall": v.overall,
+                    "created_at": v.created_at,
                 }
                 for v in votes
             ],
@@ -292,23 +322,20 @@ def spans(ctx: Context, item: ItemVotes) -> list[Row]:
 # --- critique ---------------------------------------------------------------------------------
 
 
-def critique(ctx: Context, item: ItemVotes) -> list[Row]:
+def critique(ctx: Context, item: ItemVotes[CritiqueVote]) -> list[Row]:
     response = item.responses[0]
     return [
         {
             "prompt": item.prompt,
-            "response": response[2],
-            "critique": v[TAIL],
-            "rewrite": v[TAIL + 1],
-            "rating": v[TAIL + 2],
+            "response": response.text,
+            "critique": v.critique,
+            "rewrite": v.rewrite,
+            "rating": v.rating,
             **_item(item),
-            "response_id": response[0],
-            "model": response[3],
-            "annotation_id": v[ID],
-            "source": v[SOURCE],
-            "annotator_id": v[USER],
-            "judge": v[JUDGE],
-            "created_at": v[AT],
+            "response_id": response.id,
+            "model": response.model,
+            **_voter(v),
+            "created_at": v.created_at,
         }
         for v in item.votes
     ]
@@ -319,8 +346,8 @@ def critique(ctx: Context, item: ItemVotes) -> list[Row]:
 
 def _unpaired_row(
     ctx: Context,
-    item: ItemVotes,
-    response: list[Any],
+    item: ItemVotes[Any],
+    response: Response,
     label: bool,
     aggregation: str,
     agreement: float,
@@ -329,12 +356,12 @@ def _unpaired_row(
 ) -> Row:
     return {
         "prompt": _text(ctx, "user", item.prompt),
-        "completion": _text(ctx, "assistant", response[2]),
+        "completion": _text(ctx, "assistant", response.text),
         "label": label,
         **_item(item),
-        "kind": ctx.project.kind,
-        "response_id": response[0],
-        "model": response[3],
+        "kind": ctx.project.kind.value,
+        "response_id": response.id,
+        "model": response.model,
         "aggregation": aggregation,
         "n_votes": len(votes),
         "agreement": agreement,
@@ -343,31 +370,34 @@ def _unpaired_row(
     }
 
 
-def _support_vote(v: list[Any], supports: bool | None, rating: int | None = None) -> Row:
-    return {**_voter(v), "supports": supports, "rating": rating, "created_at": v[AT]}
+def _support_vote(v: VoteHead, supports: bool | None, rating: int | None = None) -> Row:
+    return {**_voter(v), "supports": supports, "rating": rating, "created_at": v.created_at}
 
 
-def _pairwise_unpaired(ctx: Context, item: ItemVotes) -> list[Row]:
-    by_id = {r[0]: r for r in item.responses}
-    first, second = item.responses[0][0], item.responses[1][0]
+def _pairwise_unpaired(ctx: Context, item: ItemVotes[PairwiseVote]) -> list[Row]:
+    by_id = {r.id: r for r in item.responses}
+    first, second = item.responses[0].id, item.responses[1].id
     rows: list[Row] = []
     if ctx.options.aggregate is Aggregate.none:
         for v in item.votes:
-            if v[TAIL] is None:
+            if v.preferred is None:
                 ctx.skip("tie")
                 continue
-            loser = second if v[TAIL] == first else first
-            for rid, label in ((v[TAIL], True), (loser, False)):
+            loser = second if v.preferred == first else first
+            for rid, label in ((v.preferred, True), (loser, False)):
                 vote = _support_vote(v, True)
                 rows.append(_unpaired_row(ctx, item, by_id[rid], label, "none", 1.0, None, [vote]))
         return rows
-    m = agg.majority([v[TAIL] for v in item.votes], first, second)
+    m = agg.majority([v.preferred for v in item.votes], first, second)
     if m.winner is None or m.loser is None:
         ctx.skip("tie")
         return []
     if not _passes(ctx, m.agreement):
         return []
-    votes = [_support_vote(v, None if v[TAIL] is None else v[TAIL] == m.winner) for v in item.votes]
+    votes = [
+        _support_vote(v, None if v.preferred is None else v.preferred == m.winner)
+        for v in item.votes
+    ]
     for rid, label in ((m.winner, True), (m.loser, False)):
         rows.append(
             _unpaired_row(ctx, item, by_id[rid], label, "majority", m.agreement, None, votes)
@@ -375,13 +405,13 @@ def _pairwise_unpaired(ctx: Context, item: ItemVotes) -> list[Row]:
     return rows
 
 
-def _ranking_unpaired(ctx: Context, item: ItemVotes) -> list[Row]:
-    by_id = {r[0]: r for r in item.responses}
-    ids = [r[0] for r in item.responses]
+def _ranking_unpaired(ctx: Context, item: ItemVotes[RankingVote]) -> list[Row]:
+    by_id = {r.id: r for r in item.responses}
+    ids = [r.id for r in item.responses]
     rows: list[Row] = []
     if ctx.options.aggregate is Aggregate.none:
         for v in item.votes:
-            for rid, label in ((v[TAIL][0], True), (v[TAIL][-1], False)):
+            for rid, label in ((v.order[0], True), (v.order[-1], False)):
                 vote = _support_vote(v, True)
                 rows.append(_unpaired_row(ctx, item, by_id[rid], label, "none", 1.0, None, [vote]))
         return rows
@@ -402,11 +432,14 @@ def _ranking_unpaired(ctx: Context, item: ItemVotes) -> list[Row]:
     return rows
 
 
-def _rated_unpaired(ctx: Context, item: ItemVotes) -> list[Row]:
+def _rating(v: SpanVote | CritiqueVote) -> int | None:
+    return v.rating if isinstance(v, CritiqueVote) else v.overall
+
+
+def _rated_unpaired(ctx: Context, item: ItemVotes[SpanVote] | ItemVotes[CritiqueVote]) -> list[Row]:
     """Critique and span items: the rating (critique) or overall rating (span) vs a threshold."""
     response = item.responses[0]
-    at = TAIL + 2 if ctx.project.kind == "critique" else TAIL + 1
-    rated = [v for v in item.votes if v[at] is not None]
+    rated = [(v, r) for v in item.votes if (r := _rating(v)) is not None]
     if len(rated) < len(item.votes):
         ctx.skip("no_rating", len(item.votes) - len(rated))
     threshold = ctx.options.rating_threshold
@@ -420,13 +453,13 @@ def _rated_unpaired(ctx: Context, item: ItemVotes) -> list[Row]:
     for group in groups:
         if not group:
             continue
-        side = agg.rating_side([v[at] for v in group], threshold)
+        side = agg.rating_side([r for _, r in group], threshold)
         if side.above is None:
             ctx.skip("neutral_rating")
             continue
         if not _passes(ctx, side.agreement):
             continue
-        votes = [_support_vote(v, supports(v[at], side.above), v[at]) for v in group]
+        votes = [_support_vote(v, supports(r, side.above), r) for v, r in group]
         rows.append(
             _unpaired_row(
                 ctx, item, response, side.above, aggregation, side.agreement, side.mean, votes
@@ -435,10 +468,10 @@ def _rated_unpaired(ctx: Context, item: ItemVotes) -> list[Row]:
     return rows
 
 
-def unpaired(ctx: Context, item: ItemVotes) -> list[Row]:
-    if ctx.project.kind == "pairwise":
+def unpaired(ctx: Context, item: ItemVotes[Any]) -> list[Row]:
+    if ctx.project.kind is TaskKind.pairwise:
         return _pairwise_unpaired(ctx, item)
-    if ctx.project.kind == "ranking":
+    if ctx.project.kind is TaskKind.ranking:
         return _ranking_unpaired(ctx, item)
     return _rated_unpaired(ctx, item)
 
@@ -446,17 +479,13 @@ def unpaired(ctx: Context, item: ItemVotes) -> list[Row]:
 # --- raw --------------------------------------------------------------------------------------
 
 
-def raw(ctx: Context, item: ItemVotes) -> list[Row]:
-    responses = [
-        {"id": r[0], "external_id": r[1], "text": r[2], "model": r[3]} for r in item.responses
-    ]
-    # RAW_TAIL: judge_id, payload, shown_order, schema_version, time_spent_ms, over_quota,
-    # gold_score, assignment_id, client_submission_id
+def raw(ctx: Context, item: ItemVotes[FullVote]) -> list[Row]:
+    responses = [r._asdict() for r in item.responses]
     return [
         {
-            "annotation_id": v[ID],
-            "project_id": ctx.project.id,
-            "kind": ctx.project.kind,
+            "annotation_id": v.annotation_id,
+            "project_id": ctx.project.project_id,
+            "kind": ctx.project.kind.value,
             "item_id": item.id,
             "external_id": item.external_id,
             "prompt": item.prompt,
@@ -465,34 +494,35 @@ def raw(ctx: Context, item: ItemVotes) -> list[Row]:
             "priority": item.priority,
             "is_gold": item.is_gold,
             "gold_answer": item.gold_answer,
-            "source": v[SOURCE],
-            "annotator_id": v[USER],
-            "judge_id": v[TAIL],
-            "judge": v[JUDGE],
-            "payload": orjson.dumps(v[TAIL + 1], option=orjson.OPT_SORT_KEYS).decode(),
-            "shown_order": v[TAIL + 2],
-            "schema_version": v[TAIL + 3],
-            "time_spent_ms": v[TAIL + 4],
-            "over_quota": v[TAIL + 5],
-            "gold_score": v[TAIL + 6],
-            "assignment_id": v[TAIL + 7],
-            "client_submission_id": v[TAIL + 8],
-            "created_at": v[AT],
+            "source": v.source,
+            "annotator_id": v.annotator_id,
+            "judge_id": v.judge_id,
+            "judge": judge_name(v.judge_id),
+            "payload": orjson.dumps(v.payload, option=orjson.OPT_SORT_KEYS).decode(),
+            "shown_order": v.shown_order,
+            "schema_version": v.schema_version,
+            "time_spent_ms": v.time_spent_ms,
+            "over_quota": v.over_quota,
+            "gold_score": v.gold_score,
+            "assignment_id": v.assignment_id,
+            "client_submission_id": v.client_submission_id,
+            "created_at": v.created_at,
         }
         for v in item.votes
     ]
 
 
-Builder = Callable[[Context, ItemVotes], list[Row]]
+Builder = Callable[[Context, ItemVotes[Any]], list[Row]]
 
 
-def builder(schema: Schema, kind: str) -> Builder:
+def builder(schema: Schema, kind: TaskKind) -> Builder:
     if schema is Schema.preference:
-        return pairwise_preference if kind == "pairwise" else ranking_preference
-    return {
+        return pairwise_preference if kind is TaskKind.pairwise else ranking_preference
+    builders: dict[Schema, Builder] = {
         Schema.ranking: ranking,
         Schema.spans: spans,
         Schema.critique: critique,
         Schema.unpaired: unpaired,
         Schema.raw: raw,
-    }[schema]
+    }
+    return builders[schema]

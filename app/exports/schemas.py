@@ -17,6 +17,8 @@ from pydantic import (
     model_validator,
 )
 
+from app.projects.rules import TaskKind
+
 
 class Schema(StrEnum):
     preference = "preference"
@@ -61,13 +63,13 @@ class Gold(StrEnum):
 
 
 # Which project kinds each schema can be built from.
-SCHEMA_KINDS: dict[Schema, tuple[str, ...]] = {
-    Schema.preference: ("pairwise", "ranking"),
-    Schema.ranking: ("ranking",),
-    Schema.spans: ("span",),
-    Schema.critique: ("critique",),
-    Schema.unpaired: ("pairwise", "ranking", "critique", "span"),
-    Schema.raw: ("pairwise", "ranking", "span", "critique"),
+SCHEMA_KINDS: dict[Schema, tuple[TaskKind, ...]] = {
+    Schema.preference: (TaskKind.pairwise, TaskKind.ranking),
+    Schema.ranking: (TaskKind.ranking,),
+    Schema.spans: (TaskKind.span,),
+    Schema.critique: (TaskKind.critique,),
+    Schema.unpaired: (TaskKind.pairwise, TaskKind.ranking, TaskKind.critique, TaskKind.span),
+    Schema.raw: (TaskKind.pairwise, TaskKind.ranking, TaskKind.span, TaskKind.critique),
 }
 # Options that only mean something for some schemas: setting them elsewhere is a 422, not a no-op.
 ONLY_FOR: dict[str, tuple[Schema, ...]] = {

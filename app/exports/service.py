@@ -46,7 +46,7 @@ def file_name(options: ExportOptions) -> str:
 def _project(session: Session, principal: Principal, project_id: int, o: ExportOptions) -> Project:
     require_role(principal, Role.researcher)
     project = get_project(session, principal, project_id)
-    check_options(o, project.kind, list(project.aspects))
+    check_options(o, project.kind, project.aspects)
     return project
 
 
@@ -101,7 +101,11 @@ def make_manifest(
         "export_id": export_id,
         "tandem_version": __version__,
         "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "project": {"id": snap.project.id, "name": snap.project.name, "kind": snap.project.kind},
+        "project": {
+            "id": snap.project.project_id,
+            "name": snap.project_name,
+            "kind": snap.project.kind.value,
+        },
         "schema": options.row_schema.value,
         "format": options.format.value,
         "options": options.stored(),

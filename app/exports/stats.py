@@ -6,9 +6,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.exports.query import ItemVotes
-from app.exports.rows import AT, ID, JUDGE, SOURCE, USER, Context, Row
+from app.annotations.models import AnnotationSource
+from app.annotations.votes import ItemVotes, VoteHead
+from app.exports.rows import Context, Row
 from app.exports.schemas import Schema
+from app.projects.rules import TaskKind
 
 
 def _bucket(tenth: int) -> str:
@@ -26,7 +28,7 @@ class Stats:
     votes_read: int = 0
     votes_by_source: Counter[str] = field(default_factory=Counter)
     annotators: set[int | None] = field(default_factory=set)
-    judges: set[str] = field(default_factory=set)
+    judges: set[int] = field(default_factory=set)
     highest_annotation_id: int | None = None
     first_vote_at: str | None = None
     last_vote_at: str | None = None
@@ -36,7 +38,7 @@ class Stats:
     votes_per_row: Counter[int] = field(default_factory=Counter)
     balance: Counter[str] = field(default_factory=Counter)
 
-    def observe(self, item: ItemVotes, rows: list[Row]) -> None:
+    def observe(self, item: ItemVotes[Any], rows: list[Row]) -> None:
         """Count one item's rows and the votes behind them (those listed in its rows)."""
         self.items_considered += 1
         self.votes_read += len(item.votes)
@@ -57,35 +59,35 @@ class Stats:
         if "votes" in rows[0] and any(len(row["votes"]) != len(used) for row in rows):
             # Some votes made no row (aggregate=none, unrated votes): count those that did.
             ids = {v["annotation_id"] for row in rows for v in row["votes"]}
-            used = [v for v in item.votes if v[ID] in ids]
+            used = [v for v in item.votes if v.annotation_id in ids]
         self._votes(used)
 
-    def _votes(self, used: list[list[Any]]) -> None:
+    def _votes(self, used: list[VoteHead]) -> None:
         if not used:
             return
         self.votes += len(used)
-        ai = [v[SOURCE] for v in used].count("ai")
+        ai = [v.source for v in used].count(AnnotationSource.ai)
         if ai:
             self.votes_by_source["ai"] += ai
         if ai < len(used):
             self.votes_by_source["human"] += len(used) - ai
-        self.annotators.update([v[USER] for v in used])
+        self.annotators.update([v.annotator_id for v in used])
         if ai:
-            self.judges.update([v[JUDGE] for v in used if v[JUDGE] is not None])
-        top = used[-1][ID]  # votes come in id order
+            self.judges.update([v.judge_id for v in used if v.judge_id is not None])
+        top = used[-1].annotation_id  # votes come in id order
         if self.highest_annotation_id is None or top > self.highest_annotation_id:
             self.highest_annotation_id = top
-        times = [v[AT] for v in used]
+        times = [v.created_at for v in used]
         first, last = min(times), max(times)
         if self.first_vote_at is None or first < self.first_vote_at:
             self.first_vote_at = first
         if self.last_vote_at is None or last > self.last_vote_at:
             self.last_vote_at = last
 
-    def _balance(self, item: ItemVotes, row: Row) -> None:
+    def _balance(self, item: ItemVotes[Any], row: Row) -> None:
         b = self.balance
         if self.schema is Schema.preference:
-            b["chosen_is_first_response"] += row["chosen_id"] == item.responses[0][0]
+            b["chosen_is_first_response"] += row["chosen_id"] == item.responses[0].id
         elif self.schema is Schema.unpaired:
             b["label_true" if row["label"] else "label_false"] += 1
         elif self.schema is Schema.critique:
@@ -105,7 +107,7 @@ class Stats:
         """The manifest's counts and distributions (JSON-ready, keys sorted where open-ended)."""
         mean = self.agreement_sum / self.agreement_rows if self.agreement_rows else None
         balance: dict[str, Any] = dict(sorted(self.balance.items()))
-        if self.schema is Schema.preference and ctx.project.kind == "pairwise":
+        if self.schema is Schema.preference and ctx.project.kind is TaskKind.pairwise:
             first, second = ctx.shown_first
             balance["votes_for_response_shown_first"] = first
             balance["votes_for_response_shown_second"] = second

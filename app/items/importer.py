@@ -17,7 +17,6 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.annotations import gold
-from app.annotations.payloads import TaskContext
 from app.audit.service import record
 from app.auth.models import Role
 from app.auth.service import Principal, require_role
@@ -70,17 +69,9 @@ def _validate(project: Project, n: int, raw: Any) -> ItemIn:
             f"row {n}: a {project.kind} item needs {want} responses, this one has {count}.", row=n
         )
     if item.gold_answer is not None:
-        ctx = TaskContext(
-            kind=project.kind,
-            shown_order=[],
-            response_texts={},
-            span_labels=list(project.span_labels),
-            aspects=list(project.aspects),
-            allow_tie=project.allow_tie,
-        )
         try:
             item.gold_answer = gold.normalize_expected(
-                project.kind, item.gold_answer, [r.text for r in item.responses], ctx
+                project.rules(), item.gold_answer, [r.text for r in item.responses]
             )
         except Invalid as exc:
             raise Invalid(f"row {n}: gold_answer: {exc.message}", row=n) from None

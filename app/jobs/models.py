@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -24,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, CreatedAt
+from app.db import Base, CreatedAt, enum_check, sql_in
 
 
 class JobStatus(StrEnum):
@@ -39,18 +38,13 @@ UNFINISHED = (JobStatus.queued, JobStatus.running)
 FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 
 
-def _sql_in(column: str, values: Iterable[StrEnum]) -> str:
-    """`column IN ('a', 'b')` from enum members: the CHECK follows the enum."""
-    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
-
-
 class Job(CreatedAt, Base):
     __tablename__ = "jobs"
     __table_args__ = (
-        CheckConstraint(_sql_in("status", JobStatus), name="status"),
+        enum_check("status", JobStatus),
         CheckConstraint("max_attempts >= 1", name="max_attempts"),
         Index(
-            "ix_jobs_unfinished", "created_at", postgresql_where=text(_sql_in("status", UNFINISHED))
+            "ix_jobs_unfinished", "created_at", postgresql_where=text(sql_in("status", UNFINISHED))
         ),
         Index("ix_jobs_project_id_id", "project_id", "id"),
         Index("ix_jobs_created_by_id", "created_by", "id"),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -21,27 +19,22 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, CreatedAt
-
-
-class TaskKind(StrEnum):
-    pairwise = "pairwise"
-    ranking = "ranking"
-    span = "span"
-    critique = "critique"
+from app.db import Base, CreatedAt, EnumText, enum_check
+from app.projects.rules import TaskKind as TaskKind  # re-exported: its former home
+from app.projects.rules import TaskRules
 
 
 class Project(CreatedAt, Base):
     __tablename__ = "projects"
     __table_args__ = (
-        CheckConstraint("kind IN ('pairwise', 'ranking', 'span', 'critique')", name="kind"),
+        enum_check("kind", TaskKind),
         CheckConstraint("overlap >= 1", name="overlap_positive"),
         CheckConstraint("lease_seconds >= 10", name="lease_seconds_min"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(Text)
+    kind: Mapped[TaskKind] = mapped_column(EnumText(TaskKind))
     guidelines: Mapped[str] = mapped_column(Text, server_default="")
     overlap: Mapped[int] = mapped_column(Integer, server_default="1")
     span_labels: Mapped[list[str]] = mapped_column(JSONB, server_default="[]")
@@ -53,13 +46,15 @@ class Project(CreatedAt, Base):
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
 
-    def settings_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "span_labels": list(self.span_labels),
-            "aspects": list(self.aspects),
-            "allow_tie": self.allow_tie,
-        }
+    def rules(self) -> TaskRules:
+        return TaskRules(
+            project_id=self.id,
+            kind=TaskKind(self.kind),
+            span_labels=tuple(self.span_labels),
+            aspects=tuple(self.aspects),
+            allow_tie=self.allow_tie,
+            lease_seconds=self.lease_seconds,
+        )
 
 
 class ProjectMember(CreatedAt, Base):

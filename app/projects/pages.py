@@ -19,7 +19,8 @@ from app.errors import DomainError, Invalid
 from app.items import importer
 from app.pagination import MAX_LIMIT, Keyset
 from app.projects import progress, service
-from app.projects.models import Project, TaskKind
+from app.projects.models import Project
+from app.projects.rules import TaskKind
 from app.projects.schemas import ProjectCreate, ProjectPatch
 from app.web.deps import FormUser, PageRoute, PageUser
 from app.web.markdown import render_markdown

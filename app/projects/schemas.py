@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from app.projects.models import TaskKind
+from app.projects.rules import TaskKind
 
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 # Span labels are picked with number keys 1..9 and 0 in the browser.

@@ -14,7 +14,8 @@ from app.auth.service import Principal, require_role
 from app.errors import Invalid, NotFound
 from app.items.models import Item
 from app.pagination import Keyset
-from app.projects.models import Project, ProjectMember, TaskKind
+from app.projects.models import Project, ProjectMember
+from app.projects.rules import TaskKind
 from app.projects.schemas import MemberOut, ProjectCreate, ProjectPatch, ProjectSettings
 
 

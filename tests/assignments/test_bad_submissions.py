@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from app.db import session_scope
-from tests.conftest import Actor
+from tests.helpers import Actor
 
 
 def _state() -> tuple[int, list[tuple[int, str]]]:

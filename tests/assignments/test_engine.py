@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import text
-
-from app.db import session_scope
-from tests.conftest import Actor
+from tests.helpers import Actor, sql
 
 
 def _next(actor: Actor, pid: object) -> dict[str, Any] | None:
@@ -21,16 +18,10 @@ def _next(actor: Actor, pid: object) -> dict[str, Any] | None:
 
 
 def _expire(assignment_id: int) -> None:
-    with session_scope() as s:
-        s.execute(
-            text("UPDATE assignments SET expires_at = now() - interval '1 second' WHERE id = :a"),
-            {"a": assignment_id},
-        )
-
-
-def _sql(query: str, **params: object) -> Any:
-    with session_scope() as s:
-        return s.execute(text(query), params).all()
+    sql(
+        "UPDATE assignments SET expires_at = now() - interval '1 second' WHERE id = %s",
+        assignment_id,
+    )
 
 
 def test_next_returns_a_shuffled_item_without_model_names(
@@ -43,7 +34,7 @@ def test_next_returns_a_shuffled_item_without_model_names(
     assert task["kind"] == "ranking" and task["project_id"] == p["id"]
     shown = [r["id"] for r in task["item"]["responses"]]
     assert all(set(r) == {"id", "text"} for r in task["item"]["responses"])
-    [(stored,)] = _sql("SELECT shown_order FROM assignments WHERE id = :a", a=task["assignment_id"])
+    [(stored,)] = sql("SELECT shown_order FROM assignments WHERE id = %s", task["assignment_id"])
     assert stored == shown
 
 
@@ -74,9 +65,9 @@ def test_pairwise_choice_is_stored_as_the_response_shown_in_that_position(
         },
     )
     assert r.status_code == 201, r.text
-    [(payload, shown, ms)] = _sql(
-        "SELECT payload, shown_order, time_spent_ms FROM annotations WHERE id = :i",
-        i=r.json()["annotation_id"],
+    [(payload, shown, ms)] = sql(
+        "SELECT payload, shown_order, time_spent_ms FROM annotations WHERE id = %s",
+        r.json()["annotation_id"],
     )
     assert payload["preferred"] == b_id and payload["rejected"] == a_id
     assert payload["aspects"] == {"honesty": a_id}
@@ -152,18 +143,22 @@ def test_late_submit_with_free_slot_counts(
     t1 = _next(a1, p["id"])
     assert t1 is not None
     _expire(t1["assignment_id"])
-    assert _next(a2, p["id"]) is not None or True  # reclaims; a2 takes the slot back...
-    # ...so give a2's lease back and check a1's late answer is counted when the slot is free.
-    [(a2_aid,)] = _sql("SELECT id FROM assignments WHERE user_id = :u", u=a2.id)
-    assert (
-        a2.client.post(f"/api/v1/assignments/{a2_aid}/skip", json={"reason": "unsure"}).status_code
-        == 200
+    # a2's request reclaims a1's expired lease and takes the only slot...
+    t2 = _next(a2, p["id"])
+    assert t2 is not None and t2["item"]["id"] == t1["item"]["id"]
+    assert sql("SELECT status FROM assignments WHERE id = %s", t1["assignment_id"]) == [
+        ("expired",)
+    ]
+    # ...then gives it back, so a1's late answer finds the slot free and is counted.
+    skipped = a2.client.post(
+        f"/api/v1/assignments/{t2['assignment_id']}/skip", json={"reason": "unsure"}
     )
+    assert skipped.status_code == 200, skipped.text
     r = a1.client.post(
         f"/api/v1/assignments/{t1['assignment_id']}/submit", json={"payload": {"choice": "a"}}
     )
     assert r.status_code == 201 and r.json()["over_quota"] is False
-    [(remaining,)] = _sql("SELECT remaining FROM items")
+    [(remaining,)] = sql("SELECT remaining FROM items")
     assert remaining == 0
 
 
@@ -185,7 +180,7 @@ def test_late_submit_whose_slot_was_retaken_is_kept_and_flagged(
         f"/api/v1/assignments/{t2['assignment_id']}/submit", json={"payload": {"choice": "b"}}
     )
     assert on_time.status_code == 201 and on_time.json()["over_quota"] is False
-    rows = _sql("SELECT user_id, over_quota FROM annotations ORDER BY id")
+    rows = sql("SELECT user_id, over_quota FROM annotations ORDER BY id")
     assert [tuple(r) for r in rows] == [(a1.id, True), (a2.id, False)]
 
 
@@ -220,7 +215,7 @@ def test_double_submit_returns_the_first_annotation(
         == second.json()["annotation_id"]
         == third.json()["annotation_id"]
     )
-    assert _sql("SELECT count(*) FROM annotations")[0][0] == 1
+    assert sql("SELECT count(*) FROM annotations")[0][0] == 1
 
 
 def test_reused_client_submission_id_on_another_assignment_is_409(
@@ -275,7 +270,7 @@ def test_submitting_someone_elses_assignment_is_403(
         ).status_code
         == 403
     )
-    assert _sql("SELECT count(*) FROM annotations")[0][0] == 0
+    assert sql("SELECT count(*) FROM annotations")[0][0] == 0
 
 
 def test_everything_is_done_gives_204_and_overlap_is_reached(
@@ -290,9 +285,9 @@ def test_everything_is_done_gives_204_and_overlap_is_reached(
                 json={"payload": {"choice": "a"}},
             )
             assert r.status_code == 201
-    counts = _sql("SELECT item_id, count(*) FROM annotations GROUP BY item_id")
+    counts = sql("SELECT item_id, count(*) FROM annotations GROUP BY item_id")
     assert len(counts) == 4 and all(c == 2 for _, c in counts)
-    assert _sql("SELECT count(*) FROM items WHERE remaining <> 0")[0][0] == 0
+    assert sql("SELECT count(*) FROM items WHERE remaining <> 0")[0][0] == 0
 
 
 def test_gold_items_are_served_and_scored(
@@ -318,7 +313,7 @@ def test_gold_items_are_served_and_scored(
     ann.client.post(
         f"/api/v1/assignments/{t['assignment_id']}/submit", json={"payload": {"choice": choice}}
     )
-    assert _sql("SELECT gold_score FROM annotations")[0][0] == 1.0
+    assert sql("SELECT gold_score FROM annotations")[0][0] == 1.0
 
 
 def test_span_offsets_are_code_points(make_user: Callable[..., Actor], researcher: Actor) -> None:
@@ -343,7 +338,7 @@ def test_span_offsets_are_code_points(make_user: Callable[..., Actor], researche
         },
     )
     assert ok.status_code == 201, ok.text
-    [(payload,)] = _sql("SELECT payload FROM annotations")
+    [(payload,)] = sql("SELECT payload FROM annotations")
     span = payload["spans"][0]
     assert text_[span["start"] : span["end"]] == "日本語"
 

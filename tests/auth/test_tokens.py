@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.conftest import PASSWORD, Actor
+from tests.helpers import PASSWORD, Actor, sql_value
 
 
 def test_login_returns_a_token_that_identifies_the_caller(
@@ -35,15 +35,8 @@ def test_wrong_password_and_unknown_email_get_the_same_401(
 
 
 def test_tokens_are_stored_hashed(make_user: Callable[..., Actor]) -> None:
-    from sqlalchemy import text
-
-    from app.db import session_scope
-
     user = make_user()
-    with session_scope() as s:
-        stored = s.execute(
-            text("SELECT token_hash FROM api_tokens WHERE user_id = :u"), {"u": user.id}
-        ).scalar_one()
+    stored = sql_value("SELECT token_hash FROM api_tokens WHERE user_id = %s", user.id)
     assert user.token.encode() not in bytes(stored)
     assert len(bytes(stored)) == 32
 

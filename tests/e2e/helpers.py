@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
-from sqlalchemy import text
-
-from tests.conftest import Actor
+from tests.factories import create_user
+from tests.helpers import Actor, sql
 
 
 def create_project(
@@ -31,17 +29,13 @@ def stored(project_id: int) -> list[dict[str, Any]]:
     """The annotations of a project as the API reports them (a `raw` export), oldest first."""
     from fastapi.testclient import TestClient
 
-    from app.auth.models import TokenKind, User
+    from app.auth.models import TokenKind
     from app.auth.service import issue_token
     from app.db import session_scope
     from app.main import app
 
+    admin = create_user("admin")
     with session_scope() as s:
-        admin = User(
-            email=f"reader-{uuid.uuid4().hex[:8]}@example.org", password_hash="x", role="admin"
-        )
-        s.add(admin)
-        s.flush()
         token, _ = issue_token(s, admin, TokenKind.api, 600)
     with TestClient(app) as client:
         r = client.get(
@@ -58,31 +52,21 @@ def stored(project_id: int) -> list[dict[str, Any]]:
 
 
 def skip_reasons(project_id: int) -> list[str]:
-    from app.db import session_scope
-
-    with session_scope() as s:
-        rows = s.execute(
-            text(
-                "SELECT skip_reason FROM assignments WHERE project_id = :p AND status = 'skipped'"
-                " ORDER BY id"
-            ),
-            {"p": project_id},
-        )
-        return [str(r[0]) for r in rows]
+    rows = sql(
+        "SELECT skip_reason FROM assignments WHERE project_id = %s AND status = 'skipped'"
+        " ORDER BY id",
+        project_id,
+    )
+    return [str(r[0]) for r in rows]
 
 
 def response_texts(project_id: int) -> dict[int, str]:
-    from app.db import session_scope
-
-    with session_scope() as s:
-        rows = s.execute(
-            text(
-                "SELECT r.id, r.text FROM responses r JOIN items i ON i.id = r.item_id"
-                " WHERE i.project_id = :p"
-            ),
-            {"p": project_id},
-        )
-        return {int(r[0]): str(r[1]) for r in rows}
+    rows = sql(
+        "SELECT r.id, r.text FROM responses r JOIN items i ON i.id = r.item_id"
+        " WHERE i.project_id = %s",
+        project_id,
+    )
+    return {int(r[0]): str(r[1]) for r in rows}
 
 
 WAIT_NEXT = """

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.conftest import PASSWORD, Actor
 from tests.e2e.conftest import Browsing
 from tests.e2e.helpers import (
     create_project,
@@ -17,6 +16,7 @@ from tests.e2e.helpers import (
     wait_next,
     wait_task,
 )
+from tests.helpers import PASSWORD, Actor
 
 MARKDOWN_PROMPT = "Explain **recursion** briefly.\n\n```python\ndef f(n):\n    return 1 if n < 2 else n * f(n - 1)\n```"
 

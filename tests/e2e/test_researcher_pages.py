@@ -7,8 +7,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import PASSWORD, Actor
 from tests.e2e.conftest import Browsing
+from tests.helpers import PASSWORD, Actor
 
 
 def test_researcher_sets_up_a_project(

@@ -6,9 +6,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from tests.conftest import PASSWORD, Actor
 from tests.e2e.conftest import Browsing
 from tests.e2e.helpers import create_project, current_aid, stored, wait_next, wait_task
+from tests.helpers import PASSWORD, Actor
 
 
 def _items(kind: str, n: int, count: int) -> list[dict[str, Any]]:

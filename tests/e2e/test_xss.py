@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.conftest import PASSWORD, Actor
 from tests.e2e.conftest import Browsing
 from tests.e2e.helpers import create_project, wait_task
+from tests.helpers import PASSWORD, Actor
 
 CORPUS = [
     "<script>window.__xss = 1; alert(1)</script>",

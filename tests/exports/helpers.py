@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
 import pyarrow.parquet as pq
 
 from app.jobs import runner
-from tests.conftest import Actor
+from tests.helpers import Actor, sql
 
 Task = dict[str, Any]
 Row = dict[str, Any]
-
-
-def sql(query: str, *params: object) -> list[tuple[Any, ...]]:
-    with psycopg.connect(os.environ["TANDEM_DATABASE_URL"], autocommit=True) as conn:
-        cur = conn.execute(query, params)  # type: ignore[arg-type]
-        return cur.fetchall() if cur.description else []
 
 
 def items_of(project_id: int) -> dict[str, tuple[int, list[int]]]:

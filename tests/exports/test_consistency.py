@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from app.exports import build
-from tests.conftest import Actor, make_items
-from tests.exports.helpers import download, read, snapshot, sql
+from tests.exports.helpers import download, read, snapshot
+from tests.helpers import Actor, make_items, sql
 
 CLIENTS = 20
 ITEMS = 150

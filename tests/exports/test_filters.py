@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Actor
 from tests.exports.helpers import (
     add_ai_vote,
     annotate,
@@ -16,8 +15,8 @@ from tests.exports.helpers import (
     pairwise_choice,
     pairwise_payload,
     snapshot,
-    sql,
 )
+from tests.helpers import Actor, sql
 
 ProjectFactory = Callable[..., dict[str, Any]]
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Actor
 from tests.exports.helpers import annotate, export, items_of, snapshot
+from tests.helpers import Actor
 
 ProjectFactory = Callable[..., dict[str, Any]]
 

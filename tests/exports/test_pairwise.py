@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Actor
 from tests.exports.helpers import (
     add_ai_vote,
     annotate,
@@ -19,6 +18,7 @@ from tests.exports.helpers import (
     pairwise_payload,
     snapshot,
 )
+from tests.helpers import Actor
 
 # Votes by annotator (0, 1, 2) per item: the import position of the preferred response, or tie.
 WANT: dict[str, tuple[int | str, int | str, int | str]] = {

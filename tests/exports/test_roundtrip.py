@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
-from tests.conftest import Actor
 from tests.exports.helpers import (
     add_ai_vote,
     annotate,
@@ -20,8 +19,8 @@ from tests.exports.helpers import (
     items_of,
     pairwise_payload,
     read,
-    sql,
 )
+from tests.helpers import Actor, sql
 
 ProjectFactory = Callable[..., dict[str, Any]]
 
@@ -119,6 +118,26 @@ def test_reimport_refuses_another_kind_and_changes_nothing(
     done = CliRunner().invoke(cli, ["import-raw", str(target["id"]), str(path)])
     assert done.exit_code == 1
     assert "row 1: a critique annotation cannot go into a span project" in done.output
+    assert sql("SELECT count(*) FROM items WHERE project_id = %s", target["id"]) == [(0,)]
+
+
+def test_reimport_refuses_an_unknown_source_and_changes_nothing(
+    researcher: Actor,
+    project_factory: ProjectFactory,
+    make_user: Callable[..., Actor],
+    tmp_path: Path,
+) -> None:
+    annotator = make_user("annotator")
+    source = project_factory("critique", items=2, members=(annotator,))
+    annotate(annotator, source["id"], lambda t: {"critique": "fine"})
+    rows = read(export_bytes(researcher, source["id"], schema="raw"))
+    rows[1]["source"] = "robot"
+    path = tmp_path / "raw.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    target = project_factory("critique", items=0)
+    done = CliRunner().invoke(cli, ["import-raw", str(target["id"]), str(path)])
+    assert done.exit_code == 1
+    assert "row 2: source must be human or ai, not 'robot'" in done.output
     assert sql("SELECT count(*) FROM items WHERE project_id = %s", target["id"]) == [(0,)]
 
 

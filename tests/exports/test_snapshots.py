@@ -14,7 +14,6 @@ import pytest
 from app.config import get_settings
 from app.exports import writers
 from app.jobs import runner
-from tests.conftest import Actor
 from tests.exports.helpers import (
     annotate,
     download,
@@ -23,6 +22,7 @@ from tests.exports.helpers import (
     read,
     snapshot,
 )
+from tests.helpers import Actor
 
 ProjectFactory = Callable[..., dict[str, Any]]
 

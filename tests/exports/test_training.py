@@ -44,8 +44,8 @@ from trl import (  # noqa: E402
 from app.config import get_settings  # noqa: E402
 from app.exports.columns import arrow_schema, hf_features  # noqa: E402
 from app.exports.schemas import Schema, Style  # noqa: E402
-from tests.conftest import Actor, make_items  # noqa: E402
 from tests.exports.helpers import annotate, export_bytes, pairwise_choice, snapshot  # noqa: E402
+from tests.helpers import Actor, make_items  # noqa: E402
 
 ProjectFactory = Callable[..., dict[str, Any]]
 CHAT_TEMPLATE = (

@@ -13,23 +13,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
 from app.config import get_settings
-from tests.conftest import Actor, make_items
+from tests.helpers import Actor, make_items, sql
 
 Project = dict[str, Any]
 ProjectFactory = Callable[..., Project]
-
-
-def sql(query: str, *params: object) -> list[tuple[Any, ...]]:
-    with psycopg.connect(os.environ["TANDEM_DATABASE_URL"], autocommit=True) as conn:
-        cur = conn.execute(query, params)  # type: ignore[arg-type]
-        return cur.fetchall() if cur.description else []
 
 
 def item_count(project_id: int) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Actor, make_items
+from tests.helpers import Actor, make_items
 
 ProjectFactory = Callable[..., dict[str, Any]]
 

@@ -19,16 +19,10 @@ import redis
 
 from app.config import get_settings
 from app.jobs import runner
-from tests.conftest import Actor, make_items
+from tests.helpers import Actor, make_items, sql
 
 ProjectFactory = Callable[..., dict[str, Any]]
 ASYNC_BYTES = 1000
-
-
-def sql(query: str, *params: object) -> list[tuple[Any, ...]]:
-    with psycopg.connect(os.environ["TANDEM_DATABASE_URL"], autocommit=True) as conn:
-        cur = conn.execute(query, params)  # type: ignore[arg-type]
-        return cur.fetchall() if cur.description else []
 
 
 def item_count(project_id: int) -> int:

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
 import pytest
 
-from tests.conftest import Actor, make_items
+from tests.helpers import Actor, make_items, sql
 
 API = "/api/v1/projects"
-
-
-def sql(query: str, *params: object) -> list[tuple[Any, ...]]:
-    with psycopg.connect(os.environ["TANDEM_DATABASE_URL"], autocommit=True) as conn:
-        cur = conn.execute(query, params)  # type: ignore[arg-type]
-        return cur.fetchall() if cur.description else []
 
 
 def remaining_mismatches(project_id: int) -> list[tuple[Any, ...]]:

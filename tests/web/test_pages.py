@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import PASSWORD, Actor
+from tests.helpers import PASSWORD, Actor
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.exports import aggregate as agg
+from app.quality import aggregate as agg
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,7 @@
-"""Aggregation across annotators: majority vote, Borda count, span merging, mean ratings."""
+"""Consensus across votes, and its agreement: majority, Borda count, span merging, mean ratings.
+
+Plain values in and out (response ids, orders, spans), so exports and statistics share it.
+"""
 
 from __future__ import annotations
 
