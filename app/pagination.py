@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.errors import Invalid
+from app.validation import BIGINT_MAX
 
 MAX_LIMIT = 500
 
@@ -25,7 +26,8 @@ class Keyset:
             raise Invalid(f"limit must be between 1 and {MAX_LIMIT}.")
         after = None
         if cursor:
-            if not cursor.isdigit():
+            # ASCII digits only: str.isdigit() also takes superscripts and other scripts' digits.
+            if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > BIGINT_MAX:
                 raise Invalid("cursor is not one this API returned.")
             after = int(cursor)
         return cls(n, after)

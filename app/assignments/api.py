@@ -17,6 +17,7 @@ from app.assignments.schemas import SkipIn, SkipOut, SubmitIn, SubmitOut, TaskOu
 from app.auth.deps import Credentials, CurrentUser, DbSession, principal_for, request_credentials
 from app.auth.service import Principal
 from app.db import retrying, session_scope
+from app.validation import JsonObject, PathId
 
 router = APIRouter(prefix="/api/v1", tags=["annotating"])
 
@@ -44,7 +45,7 @@ def _task_json(task: dict[str, Any]) -> dict[str, Any]:
     response_model=TaskOut,
     responses={204: {"description": "Nothing is left for you in this project."}},
 )
-async def next_task(project_id: int, request: Request) -> Response:
+async def next_task(project_id: PathId, request: Request) -> Response:
     creds = request_credentials(request)
     task = await run_in_threadpool(
         _as_caller, creds, lambda s, p: engine.next_task(s, p, project_id)
@@ -62,7 +63,7 @@ async def next_task(project_id: int, request: Request) -> Response:
         200: {"model": SubmitOut, "description": "Already submitted: the first annotation."}
     },
 )
-async def submit(assignment_id: int, body: SubmitIn, request: Request) -> Response:
+async def submit(assignment_id: PathId, body: SubmitIn, request: Request) -> Response:
     creds = request_credentials(request)
     done = await run_in_threadpool(
         _as_caller,
@@ -79,7 +80,7 @@ async def submit(assignment_id: int, body: SubmitIn, request: Request) -> Respon
 
 @router.post("/assignments/{assignment_id}/skip", response_model=SkipOut)
 def skip(
-    assignment_id: int, principal: CurrentUser, session: DbSession, body: SkipIn | None = None
+    assignment_id: PathId, principal: CurrentUser, session: DbSession, body: SkipIn | None = None
 ) -> SkipOut:
     reason = body.reason if body else None
     new_status = retrying(session, lambda: engine.skip(session, principal, assignment_id, reason))
@@ -88,7 +89,7 @@ def skip(
 
 class DraftIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    draft: dict[str, Any]
+    draft: JsonObject
 
 
 class DraftOut(BaseModel):
@@ -97,6 +98,6 @@ class DraftOut(BaseModel):
 
 @router.put("/assignments/{assignment_id}/draft", response_model=DraftOut)
 def save_draft(
-    assignment_id: int, body: DraftIn, principal: CurrentUser, session: DbSession
+    assignment_id: PathId, body: DraftIn, principal: CurrentUser, session: DbSession
 ) -> DraftOut:
     return DraftOut(saved_at=engine.save_draft(session, principal, assignment_id, body.draft))

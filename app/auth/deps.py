@@ -13,7 +13,7 @@ from app.auth.service import Principal, require_role, resolve_token
 from app.auth.tokens import csrf_matches
 from app.config import get_settings
 from app.db import request_session
-from app.errors import Forbidden, Unauthorized
+from app.errors import CsrfFailed, Unauthorized
 
 SESSION_COOKIE = "tandem_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -64,7 +64,7 @@ def principal_for(session: Session, creds: Credentials) -> Principal:
             raise Unauthorized("The bearer token is invalid, expired or revoked.")
         raise Unauthorized("Your session has expired; log in again.")
     if not creds.csrf_ok:
-        raise Forbidden(f"Missing or wrong {CSRF_HEADER} header for this session.")
+        raise CsrfFailed(f"Missing or wrong {CSRF_HEADER} header for this session.")
     return principal
 
 

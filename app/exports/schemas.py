@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -16,6 +17,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from app.validation import STORABLE, FiniteFloat, Id, SafeText, storable_json
 
 
 class Schema(StrEnum):
@@ -96,7 +99,7 @@ def _split_commas(value: Any) -> Any:
     return out
 
 
-Ids = Annotated[list[Annotated[int, Field(ge=1)]], BeforeValidator(_split_commas)]
+Ids = Annotated[list[Id], BeforeValidator(_split_commas)]
 
 
 class _Options(BaseModel):
@@ -109,18 +112,18 @@ class _Options(BaseModel):
     style: Style = Style.standard
     pairs: Pairs = Pairs.all
     aggregate: Aggregate = Aggregate.consensus
-    aspect: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    rating_threshold: Annotated[float, Field(ge=1, le=7)] = 4.0
-    span_threshold: Annotated[float, Field(gt=0, le=1)] = 0.5
+    aspect: Annotated[str, Field(min_length=1, max_length=64), STORABLE] | None = None
+    rating_threshold: Annotated[FiniteFloat, Field(ge=1, le=7)] = 4.0
+    span_threshold: Annotated[FiniteFloat, Field(gt=0, le=1)] = 0.5
     source: Source = Source.all
-    min_agreement: Annotated[float, Field(ge=0, le=1)] = 0.0
+    min_agreement: Annotated[FiniteFloat, Field(ge=0, le=1)] = 0.0
     min_votes: Annotated[int, Field(ge=1, le=10_000)] = 1
     gold: Gold = Gold.exclude
     annotator_ids: Ids = Field(default_factory=list)
     judge_ids: Ids = Field(default_factory=list)
     created_after: datetime | None = None
     created_before: datetime | None = None
-    max_annotation_id: Annotated[int, Field(ge=1)] | None = None
+    max_annotation_id: Id | None = None
 
     @field_validator("created_after", "created_before")
     @classmethod
@@ -147,7 +150,11 @@ class _Options(BaseModel):
         return self
 
 
-MetadataFilter = dict[Annotated[str, Field(min_length=1, max_length=256)], JsonValue]
+# Keys and values are compared with the items' jsonb metadata: storable, finite, not too deep.
+MetadataFilter = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=256)], JsonValue],
+    AfterValidator(storable_json),
+]
 
 
 class ExportOptions(_Options):
@@ -172,7 +179,7 @@ def _scalar(raw: str) -> JsonValue:
 class ExportQuery(_Options):
     """Options as query parameters (GET): `metadata=key=value`, repeated for several keys."""
 
-    metadata: list[str] = Field(default_factory=list)
+    metadata: list[SafeText] = Field(default_factory=list)
 
     @field_validator("metadata")
     @classmethod

@@ -16,6 +16,7 @@ from app.items import importer, service
 from app.items.readers import Format
 from app.items.schemas import ImportQueued, ImportResult
 from app.pagination import Keyset, Page
+from app.validation import PathId
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}/items", tags=["items"])
 
@@ -66,7 +67,7 @@ async def _spool(request: Request) -> tuple[IO[bytes], int]:
     },
 )
 async def import_items(
-    project_id: int,
+    project_id: PathId,
     request: Request,
     principal: Researcher,
     session: DbSession,
@@ -93,7 +94,7 @@ async def import_items(
 
 @router.get("", response_model=Page)
 def list_items(
-    project_id: int,
+    project_id: PathId,
     principal: Researcher,
     session: DbSession,
     limit: int | None = None,

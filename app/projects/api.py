@@ -17,6 +17,7 @@ from app.projects.schemas import (
     ProjectOut,
     ProjectPatch,
 )
+from app.validation import PathId
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 
@@ -36,36 +37,38 @@ def list_projects(
 
 
 @router.get("/{project_id}", response_model=ProjectOut)
-def get_project(project_id: int, principal: CurrentUser, session: DbSession) -> ProjectOut:
+def get_project(project_id: PathId, principal: CurrentUser, session: DbSession) -> ProjectOut:
     return ProjectOut.model_validate(service.get_project(session, principal, project_id))
 
 
 @router.patch("/{project_id}", response_model=ProjectOut)
 def patch_project(
-    project_id: int, body: ProjectPatch, principal: Researcher, session: DbSession
+    project_id: PathId, body: ProjectPatch, principal: Researcher, session: DbSession
 ) -> ProjectOut:
     return ProjectOut.model_validate(service.update_project(session, principal, project_id, body))
 
 
 @router.get("/{project_id}/members", response_model=list[MemberOut])
-def list_members(project_id: int, principal: Researcher, session: DbSession) -> list[MemberOut]:
+def list_members(project_id: PathId, principal: Researcher, session: DbSession) -> list[MemberOut]:
     return list(service.list_members(session, principal, project_id))
 
 
 @router.post("/{project_id}/members", status_code=status.HTTP_201_CREATED)
 def add_member(
-    project_id: int, body: MemberAdd, principal: Researcher, session: DbSession
+    project_id: PathId, body: MemberAdd, principal: Researcher, session: DbSession
 ) -> dict[str, int]:
     service.add_member(session, principal, project_id, body.user_id)
     return {"project_id": project_id, "user_id": body.user_id}
 
 
 @router.delete("/{project_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-def remove_member(project_id: int, user_id: int, principal: Researcher, session: DbSession) -> None:
+def remove_member(
+    project_id: PathId, user_id: PathId, principal: Researcher, session: DbSession
+) -> None:
     service.remove_member(session, principal, project_id, user_id)
 
 
 @router.get("/{project_id}/progress", response_model=ProgressOut)
-def get_progress(project_id: int, principal: CurrentUser, session: DbSession) -> ProgressOut:
+def get_progress(project_id: PathId, principal: CurrentUser, session: DbSession) -> ProgressOut:
     done = progress.project_progress(session, principal, project_id)
     return ProgressOut(**asdict(done), percent_complete=done.percent_complete)
