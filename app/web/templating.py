@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from fastapi import Request
@@ -15,10 +14,10 @@ from app import __version__
 from app.auth.service import Principal
 from app.auth.tokens import csrf_token
 from app.config import get_settings
+from app.resources import resource_dir
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES_DIR = ROOT / "templates"
-STATIC_DIR = ROOT / "static"
+TEMPLATES_DIR = resource_dir("templates")
+STATIC_DIR = resource_dir("static")
 
 
 @lru_cache(maxsize=256)
