@@ -22,10 +22,10 @@ from app.health.metrics import MetricsMiddleware
 from app.http_errors import UnexpectedErrors, install_error_handlers
 from app.items.api import router as items_router
 from app.jobs.api import router as jobs_router
-from app.jsonbody import StrictJsonBodies
 from app.openapi import install_openapi
 from app.projects.api import router as projects_router
 from app.projects.pages import router as projects_pages
+from app.strictbody import StrictBodies
 from app.web.setup import install_web
 
 JSON_BODY_LIMIT = 4 * 1024 * 1024
@@ -70,7 +70,7 @@ def create_app() -> FastAPI:
 
     # Innermost first: an unexpected error is answered inside every other middleware.
     app.add_middleware(UnexpectedErrors)
-    app.add_middleware(StrictJsonBodies, streamed=is_upload)
+    app.add_middleware(StrictBodies, streamed=is_upload)
     app.add_middleware(BodySizeLimit, limit_for=limit_for)
     app.add_middleware(MetricsMiddleware)
     install_web(app)  # pages: /static, security headers and CSP nonces (outermost)

@@ -16,11 +16,14 @@ from fastapi import Path
 from pydantic import AfterValidator, Field
 
 BIGINT_MAX = 2**63 - 1
+BIGINT_MIN = -(2**63)
 MAX_JSON_DEPTH = 64
 
 NUL_CHARACTER = "contains a NUL character (U+0000), which cannot be stored"
 LONE_SURROGATE = "contains a lone surrogate, which is not valid Unicode"
 NOT_FINITE = "contains NaN or Infinity, which JSON cannot carry"
+# Most JSON readers (orjson, JavaScript's exact integers aside) stop at 64 bits.
+OUT_OF_RANGE = "contains an integer outside the 64-bit range"
 
 
 def storable_text(value: str) -> str:
@@ -53,6 +56,8 @@ def storable_json(value: Any) -> Any:
             storable_text(node)
         elif isinstance(node, float) and not math.isfinite(node):
             raise ValueError(NOT_FINITE)
+        elif isinstance(node, int) and not BIGINT_MIN <= node <= BIGINT_MAX:
+            raise ValueError(OUT_OF_RANGE)
         elif node is not None and not isinstance(node, bool | int | float):
             raise ValueError(f"contains a {type(node).__name__}, which is not a JSON value")
     return value

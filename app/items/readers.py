@@ -18,7 +18,7 @@ from ijson.common import ObjectBuilder
 
 from app.errors import Invalid
 from app.items.surrogates import SurrogateGuard
-from app.jsonbody import DuplicateKey, reject_duplicates
+from app.strictbody import DuplicateKey, reject_duplicates
 from app.validation import LONE_SURROGATE
 
 Format = Literal["json", "jsonl", "parquet"]

@@ -1,11 +1,13 @@
-"""Refuse JSON request bodies that parsers read differently: repeated keys and runaway nesting.
+"""Refuse request bodies that parsers read differently, before any route sees them.
 
-Python's json keeps the last of two equal keys where another parser (a proxy, a WAF, the
-client's own) may keep the first, so `{"role": "annotator", "role": "admin"}` means different
-things to different readers: such a body is a 400, as is one nested past the parser's
-recursion limit. Well-formed bodies go on to FastAPI unchanged (buffered once; their size is
-already capped by BodySizeLimit, which sits outside this middleware). Streamed uploads, which
-have parsers of their own, are left alone.
+JSON: Python's json keeps the last of two equal keys where another parser (a proxy, a WAF,
+the client's own) may keep the first, so `{"role": "annotator", "role": "admin"}` means
+different things to different readers: such a body is a 400, as is one nested past the
+parser's recursion limit. Forms: Starlette decodes a value that is not UTF-8 into U+FFFD (or
+raw bytes as Latin-1), which would store altered text: such a form is a 400 too.
+Well-formed bodies go on unchanged (buffered once; their size is already capped by
+BodySizeLimit, which sits outside this middleware). Streamed uploads, which have parsers of
+their own, are left alone.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -53,12 +56,29 @@ def ambiguity(body: bytes) -> str | None:
     return None
 
 
-def _is_json(content_type: str) -> bool:
+def form_problem(body: bytes) -> str | None:
+    """Why this urlencoded form must be refused, or None."""
+    try:
+        text = body.decode("ascii")
+    except UnicodeDecodeError:
+        return "it holds bytes that are not percent-encoded"
+    try:
+        parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        return "a value is not valid UTF-8"
+    return None
+
+
+def _kind(content_type: str) -> str | None:
     main = content_type.split(";", 1)[0].strip().lower()
-    return main in ("", "application/json") or main.endswith("+json")
+    if main in ("", "application/json") or main.endswith("+json"):
+        return "json"
+    if main == "application/x-www-form-urlencoded":
+        return "form"
+    return None
 
 
-class StrictJsonBodies:
+class StrictBodies:
     """`streamed(path)` tells which paths take uploads this middleware must not buffer."""
 
     def __init__(self, app: ASGIApp, streamed: Callable[[str], bool]) -> None:
@@ -77,7 +97,8 @@ class StrictJsonBodies:
         for name, value in scope.get("headers", []):
             if name == b"content-type":
                 content_type = value.decode("latin-1")
-        if not _is_json(content_type):
+        kind = _kind(content_type)
+        if kind is None:
             await self.app(scope, receive, send)
             return
 
@@ -90,12 +111,14 @@ class StrictJsonBodies:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        problem = ambiguity(body) if body.strip() else None
+        if kind == "json":
+            problem = ambiguity(body) if body.strip() else None
+            what, code = "Request body is not valid JSON", "malformed_json"
+        else:
+            problem = form_problem(body)
+            what, code = "Form body is not readable", "malformed_form"
         if problem is not None:
-            response = error_response(
-                400, f"Request body is not valid JSON: {problem}.", "malformed_json"
-            )
-            await response(scope, receive, send)
+            await error_response(400, f"{what}: {problem}.", code)(scope, receive, send)
             return
 
         replayed = False
