@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import exc as sa
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import (
@@ -114,9 +115,21 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         detail = f"Nothing is at {request.method} {request.url.path}."
     elif exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}."
+        # Starlette names only the first route that matched the path; list them all.
+        allowed = _methods_for(request)
+        if allowed:
+            return error_response(405, detail, code, {"Allow": ", ".join(allowed)})
     elif exc.status_code == 400 and "parsing the body" in detail:
         detail, code = "Request body could not be read as JSON.", "malformed_json"
     return error_response(exc.status_code, detail, code, dict(exc.headers or {}))
+
+
+def _methods_for(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, BaseRoute) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def _unavailable(what: str) -> Response:

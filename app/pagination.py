@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import BaseModel
 
 from app.errors import Invalid
 from app.validation import BIGINT_MAX
 
 MAX_LIMIT = 500
+
+# The query parameters of every list route, documented with their bounds.
+Limit = Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="Page size (default 50).")]
+Cursor = Annotated[
+    str | None,
+    Query(pattern=r"^[0-9]{1,19}$", description="`next_cursor` of the previous page."),
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 BIGINT_MAX = 2**63 - 1
 BIGINT_MIN = -(2**63)
@@ -76,6 +77,21 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Id = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
 # The same, in a route's path: /projects/{project_id} past BIGINT is a 422 naming it.
 PathId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
+
+
+def _iso_time(value: Any) -> Any:
+    # Pydantic would also read 0.5 or "1700000000" as seconds since 1970: only ISO 8601 here.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 time, e.g. 2026-01-31T12:00:00Z")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be an ISO 8601 time, e.g. 2026-01-31T12:00:00Z") from None
+
+
+IsoTime = Annotated[datetime, BeforeValidator(_iso_time)]
 
 
 def json_safe(value: Any) -> Any:

@@ -13,7 +13,7 @@ from app.errors import ValidationFailed
 from app.exports import service
 from app.exports.schemas import ExportOptions, ExportOut, ExportQuery, ExportQueued, Format
 from app.exports.writers import MEDIA_TYPES
-from app.pagination import Keyset, Page
+from app.pagination import Cursor, Keyset, Limit, Page
 from app.validation import PathId
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["exports"])
@@ -61,8 +61,8 @@ def list_exports(
     project_id: PathId,
     principal: Researcher,
     session: DbSession,
-    limit: int | None = None,
-    cursor: str | None = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
 ) -> Page:
     page = Keyset.parse(limit, cursor)
     rows = service.list_exports(session, principal, project_id, page)

@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.validation import STORABLE, FiniteFloat, Id, SafeText, storable_json
+from app.validation import STORABLE, FiniteFloat, Id, IsoTime, SafeText, storable_json
 
 
 class Schema(StrEnum):
@@ -121,8 +121,8 @@ class _Options(BaseModel):
     gold: Gold = Gold.exclude
     annotator_ids: Ids = Field(default_factory=list)
     judge_ids: Ids = Field(default_factory=list)
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    created_after: IsoTime | None = None
+    created_before: IsoTime | None = None
     max_annotation_id: Id | None = None
 
     @field_validator("created_after", "created_before")

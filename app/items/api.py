@@ -15,7 +15,7 @@ from app.errors import Invalid
 from app.items import importer, service
 from app.items.readers import Format
 from app.items.schemas import ImportQueued, ImportResult
-from app.pagination import Keyset, Page
+from app.pagination import Cursor, Keyset, Limit, Page
 from app.validation import PathId
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}/items", tags=["items"])
@@ -97,8 +97,8 @@ def list_items(
     project_id: PathId,
     principal: Researcher,
     session: DbSession,
-    limit: int | None = None,
-    cursor: str | None = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
 ) -> Page:
     page = Keyset.parse(limit, cursor)
     items = service.list_items(session, principal, project_id, page)

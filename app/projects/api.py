@@ -7,7 +7,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, status
 
 from app.auth.deps import CurrentUser, DbSession, Researcher
-from app.pagination import Keyset, Page
+from app.pagination import Cursor, Keyset, Limit, Page
 from app.projects import progress, service
 from app.projects.schemas import (
     MemberAdd,
@@ -29,7 +29,7 @@ def create_project(body: ProjectCreate, principal: Researcher, session: DbSessio
 
 @router.get("", response_model=Page)
 def list_projects(
-    principal: CurrentUser, session: DbSession, limit: int | None = None, cursor: str | None = None
+    principal: CurrentUser, session: DbSession, limit: Limit = None, cursor: Cursor = None
 ) -> Page:
     page = Keyset.parse(limit, cursor)
     projects = service.list_projects(session, principal, page)

@@ -41,7 +41,7 @@ class ProjectSettings(BaseModel):
     aspects: (
         Annotated[list[Label], Field(max_length=MAX_ASPECTS), AfterValidator(_unique)] | None
     ) = None
-    allow_tie: bool | None = None
+    allow_tie: Annotated[bool, Field(strict=True)] | None = None
     lease_seconds: Annotated[int, Field(ge=10, le=7 * 24 * 3600)] | None = None
 
 
