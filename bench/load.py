@@ -1,6 +1,8 @@
 """Load test: N concurrent annotators for a while against `tandem serve`, as a deployment runs.
 
-Self-contained: creates a scratch database on --pg (dropped afterwards), migrates it, makes
+Self-contained: starts its own PostgreSQL and Valkey (the embedded servers of `tandem up`, in
+a temporary folder, so that other users of a shared server neither slow it down nor use up
+its connections; or, with --pg, a scratch database there, dropped afterwards), migrates it, makes
 --clients annotators (tokens written straight into the database) and one pairwise project
 per --projects with enough items, starts `tandem serve --workers W` on a free port, and lets
 every annotator loop like the workspace does: `tasks/next`, an autosaved draft now and then,
@@ -38,6 +40,8 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from app.runtime.embedded import EmbeddedServer, start_postgres, start_valkey  # noqa: E402
 
 API = "/api/v1"
 ROUTES = ("next", "draft", "submit", "skip", "progress")
@@ -121,7 +125,7 @@ async def annotator(
                     await asyncio.sleep(0.5)
                     continue
                 task = json.loads(body)
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             stats.record("next", t, None, repr(exc))
             await asyncio.sleep(0.1)
             continue
@@ -153,7 +157,7 @@ async def annotator(
                 ) as r:
                     text = await r.text()
                     stats.record(route, t, r.status, text)
-            except aiohttp.ClientError as exc:
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 stats.record(route, t, None, repr(exc))
 
 
@@ -238,69 +242,101 @@ def main() -> None:
     parser.add_argument("--projects", type=int, default=4)
     parser.add_argument("--items", type=int, default=10_000, help="items per project (overlap 3)")
     parser.add_argument("--think", type=float, default=0.0, help="seconds between task and answer")
-    parser.add_argument(
-        "--pg",
-        default=os.environ.get("TANDEM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
-    )
-    parser.add_argument(
-        "--redis", default=os.environ.get("TANDEM_BENCH_REDIS", "redis://127.0.0.1:6379/15")
-    )
+    parser.add_argument("--pg", help="a PostgreSQL server URL to use instead of an embedded one")
+    parser.add_argument("--redis", help="a Redis URL to use instead of an embedded Valkey")
     args = parser.parse_args()
 
-    name = f"tandem_load_{os.getpid()}"
-    dsn = _setup_database(args.pg, name)
+    with tempfile.TemporaryDirectory(prefix="tandem-load-") as tmp:
+        servers: list[EmbeddedServer] = []
+        name = f"tandem_load_{os.getpid()}"
+        try:
+            if args.pg:
+                dsn = _setup_database(args.pg, name)
+                db_url = dsn
+            else:
+                servers.append(start_postgres(Path(tmp), port=None))
+                dsn, db_url = servers[-1].dsn, servers[-1].url
+            if args.redis:
+                redis_url = args.redis
+            else:
+                servers.append(start_valkey(Path(tmp), port=None))
+                redis_url = servers[-1].url
+            _measure(args, tmp, dsn, db_url, redis_url)
+        finally:
+            for server in reversed(servers):
+                server.stop()
+            if args.pg:
+                with psycopg.connect(args.pg, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _measure(args: argparse.Namespace, tmp: str, dsn: str, db_url: str, redis_url: str) -> None:
+    env = {
+        **os.environ,
+        "TANDEM_DATABASE_URL": db_url,
+        "TANDEM_REDIS_URL": redis_url,
+        "TANDEM_SECRET_KEY": secrets.token_urlsafe(48),
+        "TANDEM_DATA_DIR": tmp,
+    }
+    subprocess.run(
+        [sys.executable, "-c", "from app.cli import main; main()", "db", "upgrade"],
+        env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    started = time.perf_counter()
+    tokens, pids = _seed(dsn, args.clients, args.projects, args.items)
+    print(f"seeded {args.clients} annotators, {args.projects} projects of {args.items} items"
+          f" in {time.perf_counter() - started:.1f}s")  # fmt: skip
+    port = _free_port()
+    log_path = Path(tmp) / "server.log"
     server: subprocess.Popen[bytes] | None = None
-    try:
-        with tempfile.TemporaryDirectory(prefix="tandem-load-") as tmp:
-            env = {
-                **os.environ,
-                "TANDEM_DATABASE_URL": dsn,
-                "TANDEM_REDIS_URL": args.redis,
-                "TANDEM_SECRET_KEY": secrets.token_urlsafe(48),
-                "TANDEM_DATA_DIR": tmp,
-            }
-            subprocess.run(
-                [sys.executable, "-c", "from app.cli import main; main()", "db", "upgrade"],
-                env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
-            )  # fmt: skip
-            started = time.perf_counter()
-            tokens, pids = _seed(dsn, args.clients, args.projects, args.items)
-            print(f"seeded {args.clients} annotators, {args.projects} projects of {args.items} items"
-                  f" in {time.perf_counter() - started:.1f}s")  # fmt: skip
-            port = _free_port()
+    with log_path.open("wb") as log:
+        try:
             server = subprocess.Popen(
                 [sys.executable, "-c", "from app.cli import main; main()", "serve",
                  "--port", str(port), "--workers", str(args.workers)],
-                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
                 start_new_session=True,
             )  # fmt: skip
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            import httpx
-
-            while True:
-                try:
-                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("tandem serve did not start")
-                time.sleep(0.2)
+            _wait_for(base, server)
             time.sleep(1.0)
             rss_before = _rss_mb(server.pid)
             stats = Stats()
             elapsed = asyncio.run(_run(args, base, tokens, pids, stats))
             rss_after = _rss_mb(server.pid)
-            with psycopg.connect(dsn) as conn:
-                stored = conn.execute("SELECT count(*) FROM annotations").fetchone()[0]  # type: ignore[index]
-            _report(args, stats, elapsed, rss_before, rss_after, stored)
-    finally:
-        if server is not None and server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
-        with psycopg.connect(args.pg, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            if server is not None and server.poll() is None:
+                os.killpg(server.pid, signal.SIGTERM)
+                try:
+                    server.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(server.pid, signal.SIGKILL)
+                    server.wait(timeout=10)
+    with psycopg.connect(dsn) as conn:
+        stored = conn.execute("SELECT count(*) FROM annotations").fetchone()[0]  # type: ignore[index]
+    _report(args, stats, elapsed, rss_before, rss_after, stored)
+    logged = [
+        line
+        for line in log_path.read_text(errors="replace").splitlines()
+        if line.strip() and not line.startswith("INFO:")
+    ]
+    if logged:
+        print("server log (last lines):\n  " + "\n  ".join(logged[-10:]))
+
+
+def _wait_for(base: str, server: subprocess.Popen[bytes]) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise SystemExit("tandem serve did not start")
+        time.sleep(0.2)
 
 
 def _report(
