@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
-from app.auth.deps import SESSION_COOKIE, DbSession
+from app.auth.deps import SESSION_COOKIE, DbSession, release_connection
 from app.auth.models import TokenKind
 from app.auth.service import Principal, resolve_token
 from app.auth.tokens import csrf_matches
@@ -46,6 +46,7 @@ def page_principal(request: Request, session: DbSession) -> Principal:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target if request.method == "GET" else "/")
     request.state.principal = principal
+    release_connection(session)
     return principal
 
 
