@@ -34,6 +34,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import psycopg
@@ -41,7 +42,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.runtime.embedded import EmbeddedServer, start_postgres, start_valkey  # noqa: E402
+from app.runtime.embedded import start_postgres, start_valkey  # noqa: E402
 
 API = "/api/v1"
 ROUTES = ("next", "draft", "submit", "skip", "progress")
@@ -247,7 +248,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="tandem-load-") as tmp:
-        servers: list[EmbeddedServer] = []
+        servers: list[Any] = []  # embedded servers, stopped in reverse order
         name = f"tandem_load_{os.getpid()}"
         try:
             if args.pg:

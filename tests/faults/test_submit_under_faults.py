@@ -33,7 +33,7 @@ import httpx
 import psycopg
 import pytest
 
-from app.runtime.embedded import EmbeddedServer, start_postgres, start_valkey
+from app.runtime.embedded import start_postgres, start_valkey
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 
@@ -200,7 +200,7 @@ def _annotate(n: int, token: str, pid: int, urls: list[str], out: Outcome, stop:
 
 
 def _restart_database(state: dict[str, Any]) -> None:
-    pg: EmbeddedServer = state["pg"]
+    pg = state["pg"]
     port = pg.port
     pg.stop()
     state["pg"] = start_postgres(state["data_dir"], port=port)
