@@ -49,6 +49,10 @@ HTTP_CODES = {
     500: "internal_error",
     503: "service_unavailable",
 }
+# Bodies refused before any route parses them (here and in app/strictbody.py).
+MALFORMED_JSON = "malformed_json"
+MALFORMED_FORM = "malformed_form"
+BODY_CODES = (MALFORMED_JSON, MALFORMED_FORM)
 # Connection-level failures: the request may succeed once the server is back.
 DATABASE_DOWN = (sa.OperationalError, sa.InterfaceError, sa.TimeoutError, psycopg.OperationalError)
 BROKER_DOWN = (redis.ConnectionError, redis.TimeoutError, kombu.exceptions.OperationalError)
@@ -82,7 +86,7 @@ def describe_request_errors(exc: RequestValidationError) -> tuple[int, str, str,
         return (
             400,
             f"Request body is not valid JSON: {json_safe(str(reason))}.",
-            "malformed_json",
+            MALFORMED_JSON,
             [],
         )
     errors = describe_errors(raw)
@@ -119,7 +123,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         if allowed:
             return error_response(405, detail, code, {"Allow": ", ".join(allowed)})
     elif exc.status_code == 400 and "parsing the body" in detail:
-        detail, code = "Request body could not be read as JSON.", "malformed_json"
+        detail, code = "Request body could not be read as JSON.", MALFORMED_JSON
     return error_response(exc.status_code, detail, code, dict(exc.headers or {}))
 
 

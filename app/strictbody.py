@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.http_errors import error_response
+from app.http_errors import MALFORMED_FORM, MALFORMED_JSON, error_response
 
 WRITE_METHODS = frozenset({b"POST", b"PUT", b"PATCH", b"DELETE"})
 
@@ -113,10 +113,10 @@ class StrictBodies:
         body = b"".join(chunks)
         if kind == "json":
             problem = ambiguity(body) if body.strip() else None
-            what, code = "Request body is not valid JSON", "malformed_json"
+            what, code = "Request body is not valid JSON", MALFORMED_JSON
         else:
             problem = form_problem(body)
-            what, code = "Form body is not readable", "malformed_form"
+            what, code = "Form body is not readable", MALFORMED_FORM
         if problem is not None:
             await error_response(400, f"{what}: {problem}.", code)(scope, receive, send)
             return

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.errors import DomainError
-from app.http_errors import HTTP_CODES, UnexpectedErrors, install_error_handlers
+from app.http_errors import BODY_CODES, HTTP_CODES, UnexpectedErrors, install_error_handlers
 from tests.conftest import Actor
 from tests.projects.test_projects import sql
 from tests.rawjson import JSON
@@ -152,6 +152,7 @@ def test_every_error_code_is_documented_in_readme() -> None:
     import app.main  # noqa: F401  (imports every domain and its error classes)
 
     codes = {c.code for c in _all_subclasses(DomainError)} | set(HTTP_CODES.values())
+    codes |= set(BODY_CODES)
     codes.add(DomainError.code)
     documented = _documented_codes()
     assert codes - documented == set(), "add these codes to README's error table"

@@ -39,8 +39,9 @@ class PairwisePayload(_Payload):
 
 class RankingPayload(_Payload):
     kind: Literal["ranking"]
+    # Response ids in a submission, positions (from 0) in a gold answer.
     order: Annotated[
-        list[Annotated[int, Field(ge=1, le=BIGINT_MAX, strict=True)]],
+        list[Annotated[int, Field(ge=0, le=BIGINT_MAX, strict=True)]],
         Field(min_length=2, max_length=16),
     ]
 
