@@ -112,7 +112,8 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code = HTTP_CODES.get(exc.status_code, "error")
+    fallback = "bad_request" if exc.status_code < 500 else "internal_error"
+    code = HTTP_CODES.get(exc.status_code, fallback)
     detail = str(exc.detail)
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"Nothing is at {request.method} {request.url.path}."
