@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import exc as sa_exc
 
 from app.errors import DomainError
 from app.http_errors import BODY_CODES, HTTP_CODES, UnexpectedErrors, install_error_handlers
@@ -89,7 +91,26 @@ def _boom_app() -> FastAPI:
     def fine() -> dict[str, str]:
         return {"ok": "yes"}
 
+    @app.get("/broker-down")
+    def broker_down() -> None:
+        raise redis.ConnectionError("Connection refused")
+
+    @app.get("/pool-exhausted")
+    def pool_exhausted() -> None:
+        raise sa_exc.TimeoutError("QueuePool limit reached")
+
     return app
+
+
+@pytest.mark.parametrize(
+    ("path", "what"), [("/broker-down", "broker"), ("/pool-exhausted", "database")]
+)
+def test_an_unreachable_broker_or_database_is_a_503_to_retry(path: str, what: str) -> None:
+    with TestClient(_boom_app()) as client:
+        r = client.get(path)
+    assert r.status_code == 503
+    assert r.json()["error"] == "service_unavailable" and what in r.json()["detail"]
+    assert r.headers["retry-after"] == "1"
 
 
 def test_an_unexpected_error_is_a_json_500() -> None:
