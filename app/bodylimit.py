@@ -60,7 +60,10 @@ class BodySizeLimit:
 
 async def _reject(send: Send, limit: int) -> None:
     body = json.dumps(
-        {"detail": f"Request body is larger than the limit of {limit} bytes."}
+        {
+            "detail": f"Request body is larger than the limit of {limit} bytes.",
+            "error": "payload_too_large",
+        }
     ).encode()
     await send(
         {

@@ -122,13 +122,23 @@ def serve(
     port: int = typer.Option(8000),
     workers: int = typer.Option(1, help="Uvicorn worker processes."),
 ) -> None:
-    """Run the web app (uvicorn)."""
+    """Run the web app (uvicorn). X-Forwarded-* headers count only from TANDEM_TRUSTED_PROXIES."""
     import uvicorn
 
     connect_servers(database=True, broker=True)
-    get_settings().resolved_secret_key()
+    settings = get_settings()
+    settings.resolved_secret_key()
+    trusted = settings.trusted_proxy_list()
     uvicorn.run(
-        "app.main:app", host=host, port=port, workers=workers, access_log=False, proxy_headers=True
+        "app.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        # Off unless proxies are configured: uvicorn would otherwise believe 127.0.0.1.
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+        timeout_graceful_shutdown=10,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import lru_cache
@@ -53,6 +54,10 @@ class Settings(BaseSettings):
     api_token_ttl_seconds: int = 30 * 24 * 3600
     login_attempts_per_minute: int = 10
     cookie_secure: bool = False
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: comma-separated
+    # addresses or networks ("10.0.0.5,172.18.0.0/16"). None by default, so that a client
+    # cannot choose the address that the login rate limit counts by.
+    trusted_proxies: str = ""
 
     # Background jobs: a running job's claim lasts this long without a heartbeat (the runner
     # renews it every third of it); every worker runs a sweeper loop, and the one holding the
@@ -74,6 +79,22 @@ class Settings(BaseSettings):
         if v and v.startswith(("postgres://", "postgresql://")):
             return "postgresql+psycopg://" + v.split("://", 1)[1]
         return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, v: str) -> str:
+        for entry in (e.strip() for e in v.split(",")):
+            if entry and entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"TANDEM_TRUSTED_PROXIES: {entry!r} is not an IP address or network"
+                    ) from None
+        return v
+
+    def trusted_proxy_list(self) -> list[str]:
+        return [e.strip() for e in self.trusted_proxies.split(",") if e.strip()]
 
     def require_database_url(self) -> str:
         if not self.database_url:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio.to_thread
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from app import __version__
 from app.assignments.api import router as assignments_router
@@ -19,29 +16,19 @@ from app.auth.api import router as auth_router
 from app.auth.pages import router as auth_pages
 from app.bodylimit import BodySizeLimit
 from app.config import get_settings
-from app.errors import DomainError, RateLimited
 from app.exports.api import router as exports_router
 from app.health.api import router as health_router
 from app.health.metrics import MetricsMiddleware
+from app.http_errors import UnexpectedErrors, install_error_handlers
 from app.items.api import router as items_router
 from app.jobs.api import router as jobs_router
+from app.openapi import install_openapi
 from app.projects.api import router as projects_router
 from app.projects.pages import router as projects_pages
+from app.strictbody import StrictBodies
 from app.web.setup import install_web
 
 JSON_BODY_LIMIT = 4 * 1024 * 1024
-
-
-def _describe_validation(exc: RequestValidationError) -> tuple[int, str]:
-    errors = list(exc.errors())
-    first: dict[str, Any] = dict(errors[0]) if errors else {"loc": (), "msg": "invalid request"}
-    if first.get("type") == "json_invalid":
-        ctx = first.get("ctx") or {}
-        reason = ctx.get("error", "malformed JSON") if isinstance(ctx, dict) else "malformed JSON"
-        return 400, f"Request body is not valid JSON: {reason}."
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-    return 422, f"{where}: {first.get('msg')}{more}"
 
 
 @asynccontextmanager
@@ -55,20 +42,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app() -> FastAPI:
     settings = get_settings()
     app = FastAPI(title="Tandem", version=__version__, lifespan=lifespan)
-
-    @app.exception_handler(DomainError)
-    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-        body: dict[str, Any] = {"detail": exc.message, **exc.extra}
-        if exc.status_code == 401:
-            headers = {"WWW-Authenticate": "Bearer"}
-        return JSONResponse(body, status_code=exc.status_code, headers=headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        status, sentence = _describe_validation(exc)
-        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
-        return JSONResponse({"detail": sentence, "errors": errors}, status_code=status)
+    install_error_handlers(app)
+    install_openapi(app)
 
     for router in (
         auth_router,
@@ -87,9 +62,15 @@ def create_app() -> FastAPI:
 
     upload_limit = settings.max_upload_bytes
 
-    def limit_for(path: str) -> int:
-        return upload_limit if path.endswith("/items") else JSON_BODY_LIMIT
+    def is_upload(path: str) -> bool:
+        return path.endswith("/items")
 
+    def limit_for(path: str) -> int:
+        return upload_limit if is_upload(path) else JSON_BODY_LIMIT
+
+    # Innermost first: an unexpected error is answered inside every other middleware.
+    app.add_middleware(UnexpectedErrors)
+    app.add_middleware(StrictBodies, streamed=is_upload)
     app.add_middleware(BodySizeLimit, limit_for=limit_for)
     app.add_middleware(MetricsMiddleware)
     install_web(app)  # pages: /static, security headers and CSP nonces (outermost)

@@ -1,18 +1,21 @@
-"""Run Alembic migrations programmatically (CLI `tandem db upgrade`, tests, the launcher)."""
+"""Run Alembic migrations programmatically (CLI `tandem db upgrade`, tests, the launcher).
+
+No alembic.ini is needed: an installed wheel has none, and the settings it holds for
+`alembic revision` (file names) do not matter to an upgrade.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 
-ROOT = Path(__file__).resolve().parent.parent
+from app.resources import resource_dir
 
 
 def alembic_config(database_url: str | None = None) -> Config:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resource_dir("migrations")))
+    cfg.set_main_option("path_separator", "os")
     if database_url:
         cfg.attributes["database_url"] = database_url
     return cfg

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import BaseModel
 
 from app.errors import Invalid
+from app.validation import BIGINT_MAX
 
 MAX_LIMIT = 500
+
+# The query parameters of every list route, documented with their bounds.
+Limit = Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="Page size (default 50).")]
+Cursor = Annotated[
+    str | None,
+    Query(pattern=r"^[0-9]{1,19}$", description="`next_cursor` of the previous page."),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +34,8 @@ class Keyset:
             raise Invalid(f"limit must be between 1 and {MAX_LIMIT}.")
         after = None
         if cursor:
-            if not cursor.isdigit():
+            # ASCII digits only: str.isdigit() also takes superscripts and other scripts' digits.
+            if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > BIGINT_MAX:
                 raise Invalid("cursor is not one this API returned.")
             after = int(cursor)
         return cls(n, after)

@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
-from app.errors import Invalid
+from app.errors import Invalid, ValidationFailed, describe_errors, sentence
 from app.projects.rules import TaskRules
+from app.validation import BIGINT_MAX, STORABLE
 
 SCHEMA_VERSION = 1
 MAX_SPANS = 1000
@@ -25,24 +26,32 @@ class _Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=False)
 
 
+# Offsets and ids are ints within BIGINT, whatever a client sends.
+Offset = Annotated[int, Field(ge=0, le=BIGINT_MAX, strict=True)]
+
+
 class PairwisePayload(_Payload):
     kind: Literal["pairwise"]
     choice: Side
     strength: Annotated[int, Field(ge=1, le=3, strict=True)] | None = None
-    rationale: Annotated[str, StringConstraints(max_length=20_000)] | None = None
-    aspects: dict[str, Side] | None = None
+    rationale: Annotated[str, StringConstraints(max_length=20_000), STORABLE] | None = None
+    aspects: dict[Annotated[str, StringConstraints(max_length=64), STORABLE], Side] | None = None
 
 
 class RankingPayload(_Payload):
     kind: Literal["ranking"]
-    order: Annotated[list[Annotated[int, Field(strict=True)]], Field(min_length=2, max_length=16)]
+    # Response ids in a submission, positions (from 0) in a gold answer.
+    order: Annotated[
+        list[Annotated[int, Field(ge=0, le=BIGINT_MAX, strict=True)]],
+        Field(min_length=2, max_length=16),
+    ]
 
 
 class Span(_Payload):
-    start: Annotated[int, Field(ge=0, strict=True)]
-    end: Annotated[int, Field(ge=1, strict=True)]
-    label: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    comment: Annotated[str, StringConstraints(max_length=2_000)] | None = None
+    start: Offset
+    end: Annotated[Offset, Field(ge=1)]
+    label: Annotated[str, StringConstraints(min_length=1, max_length=64), STORABLE]
+    comment: Annotated[str, StringConstraints(max_length=2_000), STORABLE] | None = None
 
 
 class SpanPayload(_Payload):
@@ -54,9 +63,9 @@ class SpanPayload(_Payload):
 class CritiquePayload(_Payload):
     kind: Literal["critique"]
     critique: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50_000)
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50_000), STORABLE
     ]
-    rewrite: Annotated[str, StringConstraints(max_length=200_000)] | None = None
+    rewrite: Annotated[str, StringConstraints(max_length=200_000), STORABLE] | None = None
     rating: Annotated[int, Field(ge=1, le=7, strict=True)] | None = None
 
 
@@ -75,12 +84,6 @@ class TaskContext:
     response_texts: dict[int, str]
 
 
-def _describe(err: ValidationError) -> str:
-    first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"][1:]) or "payload"
-    return f"payload.{where}: {first['msg']}" if where != "payload" else f"payload: {first['msg']}"
-
-
 def parse(kind: str, raw: object) -> Payload:
     if not isinstance(raw, dict):
         raise Invalid("payload must be a JSON object.")
@@ -89,9 +92,11 @@ def parse(kind: str, raw: object) -> Payload:
     try:
         return _ADAPTER.validate_python({**raw, "kind": kind})
     except ValidationError as err:
-        raise Invalid(
-            _describe(err), errors=err.errors(include_url=False, include_context=False)
-        ) from None
+        # Locations start with the union's tag (the kind): report them under `payload`.
+        errors = describe_errors(err.errors(include_url=False, include_input=False))
+        for e in errors:
+            e["loc"] = ["payload", *e["loc"][1:]]
+        raise ValidationFailed(sentence(errors), errors=errors) from None
 
 
 def _side(ctx: TaskContext, side: Side, where: str) -> int | None:

@@ -21,9 +21,11 @@ from sqlalchemy.orm import Session
 
 from app.annotations import gold
 from app.annotations.payloads import SCHEMA_VERSION, TaskContext, parse, resolve
+from app.assignments.errors import AssignmentClosed, NotYourAssignment, SubmissionIdReused
 from app.assignments.models import AssignmentStatus
 from app.auth.service import Principal
-from app.errors import Conflict, Forbidden, NotFound
+from app.errors import NotFound
+from app.projects.errors import NotAMember
 from app.projects.rules import TaskRules
 
 # The lease the caller already holds, and whether any lease of the project has run out (then
@@ -200,9 +202,9 @@ def _own_assignment(
         raise NotFound(f"Assignment {assignment_id} does not exist.")
     row = found._mapping
     if row["user_id"] != principal.id:
-        raise Forbidden(f"Assignment {assignment_id} belongs to another annotator.")
+        raise NotYourAssignment(f"Assignment {assignment_id} belongs to another annotator.")
     if not row["is_member"]:
-        raise NotFound(f"Project {row['project_id']} does not exist or you are not a member of it.")
+        raise NotAMember(f"You are no longer a member of project {row['project_id']}.")
     return dict(row), TaskRules.from_row(found)
 
 
@@ -252,9 +254,11 @@ def submit(
             {"uid": principal.id, "c": client_submission_id},
         )
         if prior is not None:
-            raise Conflict("client_submission_id was already used for another assignment.")
+            raise SubmissionIdReused(
+                "client_submission_id was already used for another assignment."
+            )
     if a["status"] == AssignmentStatus.skipped:
-        raise Conflict(f"Assignment {assignment_id} was skipped; ask for a new task.")
+        raise AssignmentClosed(f"Assignment {assignment_id} was skipped; ask for a new task.")
 
     texts = {int(k): v for k, v in a["texts"].items()}
     ctx = TaskContext(project, list(a["shown_order"]), texts)
@@ -303,7 +307,7 @@ def skip(
     if a["status"] == AssignmentStatus.skipped:
         return AssignmentStatus.skipped
     if a["status"] == AssignmentStatus.submitted:
-        raise Conflict(f"Assignment {assignment_id} was already submitted.")
+        raise AssignmentClosed(f"Assignment {assignment_id} was already submitted.")
     if a["status"] == AssignmentStatus.leased:
         session.execute(
             text("UPDATE items SET remaining = remaining + 1 WHERE id = :iid"),
@@ -325,7 +329,9 @@ def save_draft(
     """Autosave work in progress on a live or expired lease (never on a finished one)."""
     a, _ = _own_assignment(session, principal, assignment_id)
     if a["status"] not in (AssignmentStatus.leased, AssignmentStatus.expired):
-        raise Conflict(f"Assignment {assignment_id} is {a['status']}; drafts are for open tasks.")
+        raise AssignmentClosed(
+            f"Assignment {assignment_id} is {a['status']}; drafts are for open tasks."
+        )
     saved: datetime = session.execute(
         text("UPDATE assignments SET draft = CAST(:d AS jsonb) WHERE id = :aid RETURNING now()"),
         {"aid": assignment_id, "d": _json(draft)},

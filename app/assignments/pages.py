@@ -15,6 +15,7 @@ from app.db import retrying
 from app.projects import progress
 from app.projects.rules import TaskKind
 from app.projects.service import get_project
+from app.validation import PathId
 from app.web.deps import PageRoute, PageUser
 from app.web.markdown import render_markdown
 from app.web.templating import assets, render
@@ -26,7 +27,7 @@ data_router = APIRouter(include_in_schema=False)
 
 @router.get("/projects/{project_id}/annotate")
 def annotate_page(
-    project_id: int, request: Request, principal: PageUser, session: DbSession
+    project_id: PathId, request: Request, principal: PageUser, session: DbSession
 ) -> Response:
     project = get_project(session, principal, project_id)
     counts = progress.project_progress(session, principal, project.id)
@@ -78,7 +79,7 @@ def _rendered(task: dict[str, Any]) -> dict[str, Any]:
 
 
 @data_router.post("/projects/{project_id}/annotate/next")
-def next_task(project_id: int, principal: CurrentUser, session: DbSession) -> dict[str, Any]:
+def next_task(project_id: PathId, principal: CurrentUser, session: DbSession) -> dict[str, Any]:
     """The caller's current or next task (`task: null` when nothing is left), Markdown rendered."""
     task = retrying(session, lambda: engine.next_task(session, principal, project_id))
     return {

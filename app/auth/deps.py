@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -12,8 +13,8 @@ from app.auth.models import Role, TokenKind
 from app.auth.service import Principal, require_role, resolve_token
 from app.auth.tokens import csrf_matches
 from app.config import get_settings
-from app.db import request_session
-from app.errors import Forbidden, Unauthorized
+from app.db import request_session, retrying, session_scope
+from app.errors import CsrfFailed, Unauthorized
 
 SESSION_COOKIE = "tandem_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -64,12 +65,40 @@ def principal_for(session: Session, creds: Credentials) -> Principal:
             raise Unauthorized("The bearer token is invalid, expired or revoked.")
         raise Unauthorized("Your session has expired; log in again.")
     if not creds.csrf_ok:
-        raise Forbidden(f"Missing or wrong {CSRF_HEADER} header for this session.")
+        raise CsrfFailed(f"Missing or wrong {CSRF_HEADER} header for this session.")
     return principal
 
 
+T = TypeVar("T")
+
+
+def as_caller(creds: Credentials, fn: Callable[[Session, Principal], T]) -> T:
+    """Authenticate and run fn in one transaction on one worker thread (run it through
+    run_in_threadpool from an async route).
+
+    For the routes annotators call all day (next, submit, skip, draft, progress): one thread
+    hop per request rather than one per dependency, and one transaction, committed before
+    the response is sent. Under load each hop waits its turn for a thread.
+    """
+    with session_scope() as session:
+        principal = principal_for(session, creds)
+        return retrying(session, lambda: fn(session, principal))
+
+
 def current_principal(request: Request, session: DbSession) -> Principal:
-    return principal_for(session, request_credentials(request))
+    principal = principal_for(session, request_credentials(request))
+    release_connection(session)
+    return principal
+
+
+def release_connection(session: Session) -> None:
+    """End the read a dependency did, handing its connection back to the pool.
+
+    The route itself runs in another worker-thread hop: a request must not hold a pooled
+    connection while it waits for a thread, or a burst of requests (200 clients) takes every
+    connection and the threads that could finish them wait 30 s for one.
+    """
+    session.rollback()
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]

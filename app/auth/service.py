@@ -13,7 +13,7 @@ from app.audit.service import record
 from app.auth import tokens
 from app.auth.models import ROLE_RANK, ApiToken, Role, TokenKind, User
 from app.auth.passwords import dummy_hash, hash_password, verify_password
-from app.errors import Conflict, Forbidden, Unauthorized
+from app.errors import AlreadyExists, Forbidden, Unauthorized
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ def create_user(
     )
     user_id = session.execute(stmt).scalar_one_or_none()
     if user_id is None:
-        raise Conflict(f"A user with email {email} already exists.")
+        raise AlreadyExists(f"A user with email {email} already exists.")
     record(session, actor_id, "user.create", "user", user_id, email=email, role=role.value)
     return session.get_one(User, user_id)
 

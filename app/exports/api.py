@@ -9,11 +9,12 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import ValidationError
 
 from app.auth.deps import DbSession, Researcher
-from app.errors import Invalid
+from app.errors import ValidationFailed
 from app.exports import service
 from app.exports.schemas import ExportOptions, ExportOut, ExportQuery, ExportQueued, Format
 from app.exports.writers import MEDIA_TYPES
-from app.pagination import Keyset, Page
+from app.pagination import Cursor, Keyset, Limit, Page
+from app.validation import PathId
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["exports"])
 
@@ -28,7 +29,7 @@ def _attachment(name: str) -> dict[str, str]:
     responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()}}},
 )
 def export_now(
-    project_id: int,
+    project_id: PathId,
     principal: Researcher,
     session: DbSession,
     query: Annotated[ExportQuery, Query()],
@@ -38,7 +39,7 @@ def export_now(
     try:
         options = query.to_options()
     except ValidationError as err:
-        raise Invalid(f"query: {err.errors()[0]['msg']}") from None
+        raise ValidationFailed.from_pydantic(err, prefix="query") from None
     chunks = service.stream_export(session, principal, project_id, options)
     name = f"project-{project_id}-{service.file_name(options)}"
     return StreamingResponse(
@@ -48,7 +49,7 @@ def export_now(
 
 @router.post("/exports", status_code=status.HTTP_202_ACCEPTED, response_model=ExportQueued)
 def create_export(
-    project_id: int, body: ExportOptions, principal: Researcher, session: DbSession
+    project_id: PathId, body: ExportOptions, principal: Researcher, session: DbSession
 ) -> ExportQueued:
     """A frozen snapshot written by a job: data file, manifest.json and a dataset card."""
     export, job = service.request_snapshot(session, principal, project_id, body)
@@ -57,11 +58,11 @@ def create_export(
 
 @router.get("/exports", response_model=Page)
 def list_exports(
-    project_id: int,
+    project_id: PathId,
     principal: Researcher,
     session: DbSession,
-    limit: int | None = None,
-    cursor: str | None = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
 ) -> Page:
     page = Keyset.parse(limit, cursor)
     rows = service.list_exports(session, principal, project_id, page)
@@ -70,14 +71,14 @@ def list_exports(
 
 @router.get("/exports/{export_id}", response_model=ExportOut)
 def get_export(
-    project_id: int, export_id: int, principal: Researcher, session: DbSession
+    project_id: PathId, export_id: PathId, principal: Researcher, session: DbSession
 ) -> ExportOut:
     return service.get_export(session, principal, project_id, export_id)
 
 
 @router.get("/exports/{export_id}/download", response_class=FileResponse)
 def download(
-    project_id: int, export_id: int, principal: Researcher, session: DbSession
+    project_id: PathId, export_id: PathId, principal: Researcher, session: DbSession
 ) -> FileResponse:
     path = service.export_file(session, principal, project_id, export_id, "data")
     fmt = Format(path.suffix.lstrip("."))
@@ -90,7 +91,7 @@ def download(
 
 @router.get("/exports/{export_id}/manifest", response_class=FileResponse)
 def manifest(
-    project_id: int, export_id: int, principal: Researcher, session: DbSession
+    project_id: PathId, export_id: PathId, principal: Researcher, session: DbSession
 ) -> FileResponse:
     path = service.export_file(session, principal, project_id, export_id, "manifest")
     return FileResponse(path, media_type="application/json")
@@ -98,7 +99,7 @@ def manifest(
 
 @router.get("/exports/{export_id}/card", response_class=FileResponse)
 def dataset_card(
-    project_id: int, export_id: int, principal: Researcher, session: DbSession
+    project_id: PathId, export_id: PathId, principal: Researcher, session: DbSession
 ) -> FileResponse:
     path = service.export_file(session, principal, project_id, export_id, "card")
     return FileResponse(path, media_type="text/markdown; charset=utf-8")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -18,6 +19,7 @@ from pydantic import (
 )
 
 from app.projects.rules import TaskKind
+from app.validation import STORABLE, FiniteFloat, Id, IsoTime, SafeText, storable_json
 
 
 class Schema(StrEnum):
@@ -98,7 +100,7 @@ def _split_commas(value: Any) -> Any:
     return out
 
 
-Ids = Annotated[list[Annotated[int, Field(ge=1)]], BeforeValidator(_split_commas)]
+Ids = Annotated[list[Id], BeforeValidator(_split_commas)]
 
 
 class _Options(BaseModel):
@@ -111,18 +113,18 @@ class _Options(BaseModel):
     style: Style = Style.standard
     pairs: Pairs = Pairs.all
     aggregate: Aggregate = Aggregate.consensus
-    aspect: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    rating_threshold: Annotated[float, Field(ge=1, le=7)] = 4.0
-    span_threshold: Annotated[float, Field(gt=0, le=1)] = 0.5
+    aspect: Annotated[str, Field(min_length=1, max_length=64), STORABLE] | None = None
+    rating_threshold: Annotated[FiniteFloat, Field(ge=1, le=7)] = 4.0
+    span_threshold: Annotated[FiniteFloat, Field(gt=0, le=1)] = 0.5
     source: Source = Source.all
-    min_agreement: Annotated[float, Field(ge=0, le=1)] = 0.0
+    min_agreement: Annotated[FiniteFloat, Field(ge=0, le=1)] = 0.0
     min_votes: Annotated[int, Field(ge=1, le=10_000)] = 1
     gold: Gold = Gold.exclude
     annotator_ids: Ids = Field(default_factory=list)
     judge_ids: Ids = Field(default_factory=list)
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    max_annotation_id: Annotated[int, Field(ge=1)] | None = None
+    created_after: IsoTime | None = None
+    created_before: IsoTime | None = None
+    max_annotation_id: Id | None = None
 
     @field_validator("created_after", "created_before")
     @classmethod
@@ -149,7 +151,11 @@ class _Options(BaseModel):
         return self
 
 
-MetadataFilter = dict[Annotated[str, Field(min_length=1, max_length=256)], JsonValue]
+# Keys and values are compared with the items' jsonb metadata: storable, finite, not too deep.
+MetadataFilter = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=256)], JsonValue],
+    AfterValidator(storable_json),
+]
 
 
 class ExportOptions(_Options):
@@ -174,7 +180,7 @@ def _scalar(raw: str) -> JsonValue:
 class ExportQuery(_Options):
     """Options as query parameters (GET): `metadata=key=value`, repeated for several keys."""
 
-    metadata: list[str] = Field(default_factory=list)
+    metadata: list[SafeText] = Field(default_factory=list)
 
     @field_validator("metadata")
     @classmethod

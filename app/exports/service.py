@@ -22,8 +22,9 @@ from app.auth.models import Role
 from app.auth.service import Principal, require_role
 from app.config import get_settings
 from app.db import get_engine
-from app.errors import Conflict, NotFound
+from app.errors import NotFound
 from app.exports.build import ExportRun, Outcome, check_options
+from app.exports.errors import ExportNotReady
 from app.exports.jobs import SNAPSHOT
 from app.exports.models import Export
 from app.exports.schemas import ExportOptions, ExportOut
@@ -182,7 +183,7 @@ def export_file(
     """The path of a finished snapshot's data file ("data"), manifest or card."""
     export = _load(session, principal, project_id, export_id)
     if export.path is None:
-        raise Conflict(f"Export {export_id} is not finished yet; see its status first.")
+        raise ExportNotReady(f"Export {export_id} is not finished yet; see its status first.")
     name = {"data": export.file_name, "manifest": MANIFEST, "card": CARD}[which]
     path = get_settings().data_dir / export.path / name
     if not path.is_file():

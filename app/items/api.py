@@ -15,7 +15,8 @@ from app.errors import Invalid
 from app.items import importer, service
 from app.items.readers import Format
 from app.items.schemas import ImportQueued, ImportResult
-from app.pagination import Keyset, Page
+from app.pagination import Cursor, Keyset, Limit, Page
+from app.validation import PathId
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}/items", tags=["items"])
 
@@ -66,7 +67,7 @@ async def _spool(request: Request) -> tuple[IO[bytes], int]:
     },
 )
 async def import_items(
-    project_id: int,
+    project_id: PathId,
     request: Request,
     principal: Researcher,
     session: DbSession,
@@ -93,11 +94,11 @@ async def import_items(
 
 @router.get("", response_model=Page)
 def list_items(
-    project_id: int,
+    project_id: PathId,
     principal: Researcher,
     session: DbSession,
-    limit: int | None = None,
-    cursor: str | None = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
 ) -> Page:
     page = Keyset.parse(limit, cursor)
     items = service.list_items(session, principal, project_id, page)

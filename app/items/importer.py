@@ -20,7 +20,7 @@ from app.annotations import gold
 from app.audit.service import record
 from app.auth.models import Role
 from app.auth.service import Principal, require_role
-from app.errors import Invalid
+from app.errors import Invalid, describe_errors
 from app.items.jobs import IMPORT
 from app.items.readers import Format, read_rows, sniff
 from app.items.schemas import RESPONSE_COUNT, ImportResult, ItemIn
@@ -41,7 +41,7 @@ _EXISTING = text(
 
 
 def _row_error(n: int, err: ValidationError) -> Invalid:
-    first = err.errors()[0]
+    first = describe_errors(err.errors(include_url=False, include_input=False))[0]
     where = ".".join(str(p) for p in first["loc"])
     msg = first["msg"]
     if first["type"] == "extra_forbidden" and len(first["loc"]) == 1:

@@ -17,6 +17,9 @@ import pyarrow.parquet as pq
 from ijson.common import ObjectBuilder
 
 from app.errors import Invalid
+from app.items.surrogates import SurrogateGuard
+from app.strictbody import DuplicateKey, reject_duplicates
+from app.validation import LONE_SURROGATE
 
 Format = Literal["json", "jsonl", "parquet"]
 FORMATS: tuple[Format, ...] = ("json", "jsonl", "parquet")
@@ -52,12 +55,41 @@ def read_rows(f: IO[bytes], fmt: Format) -> Iterator[tuple[int, Any]]:
     return _jsonl(f)
 
 
+class _RowBuilder(ObjectBuilder):  # type: ignore[misc]
+    """ijson's ObjectBuilder, refusing a key that repeats within one object, and able to say
+    which field it was building when the parser stopped."""
+
+    last_event = ""
+
+    def event(self, event: str, value: Any) -> None:
+        if event == "map_key" and value in self.containers[-1]:
+            raise DuplicateKey(value)
+        self.last_event = event
+        super().event(event, value)
+
+    def where(self) -> str:
+        path: list[str] = []
+        for parent in self.containers[:-1]:
+            # The open child is the newest entry of its parent.
+            path.append(
+                str(len(parent) - 1) if isinstance(parent, list) else next(reversed(parent))
+            )
+        if self.containers:
+            top = self.containers[-1]
+            if isinstance(top, list):
+                path.append(str(len(top)))
+            elif self.last_event == "map_key":
+                path.append(self.key)
+        return ".".join(path)
+
+
 def _json_array(f: IO[bytes]) -> Iterator[tuple[int, Any]]:
     # Rows are built from ijson's flat event stream rather than with ijson.items, whose prefix
     # strings grow with nesting: a 200 kB row nested 100k deep took gigabytes.
-    events = ijson.basic_parse(f, use_float=True)
+    guard = SurrogateGuard(f)
+    events = ijson.basic_parse(guard, use_float=True)
     n, depth = 0, 0
-    builder = ObjectBuilder()
+    builder = _RowBuilder()
     try:
         if next(events, (None, None))[0] != "start_array":
             raise Invalid(
@@ -74,7 +106,7 @@ def _json_array(f: IO[bytes]) -> Iterator[tuple[int, Any]]:
                 if event not in _OPEN:
                     yield n, value
                     continue
-                builder = ObjectBuilder()
+                builder = _RowBuilder()
             builder.event(event, value)
             if event in _OPEN:
                 depth += 1
@@ -84,9 +116,19 @@ def _json_array(f: IO[bytes]) -> Iterator[tuple[int, Any]]:
                 depth -= 1
                 if depth == 0:
                     yield n, builder.value
+    except DuplicateKey as exc:
+        where = builder.where()
+        raise Invalid(
+            f"row {n}: {where + ': ' if where else ''}the key {exc.key!r} appears twice.", row=n
+        ) from None
     except (ijson.JSONError, UnicodeDecodeError) as exc:
         row = n if depth else n + 1
-        raise Invalid(f"row {row}: the JSON array is malformed ({exc}).", row=row) from None
+        where = builder.where() if depth else ""
+        at = f"{where}: " if where else ""
+        if guard.found is not None:
+            raise Invalid(f"row {row}: {at}{LONE_SURROGATE}.", row=row) from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise Invalid(f"row {row}: {at}the JSON array is malformed ({reason}).", row=row) from None
     raise Invalid(f"row {n + 1}: the JSON array is not closed.", row=n + 1)
 
 
@@ -95,7 +137,9 @@ def _jsonl(f: IO[bytes]) -> Iterator[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, object_pairs_hook=reject_duplicates)
+        except DuplicateKey as exc:
+            raise Invalid(f"row {n}: the key {exc.key!r} appears twice.", row=n) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise Invalid(f"row {n}: line {n} is not valid JSON ({exc}).", row=n) from None
         except RecursionError:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -15,45 +13,12 @@ from pydantic import (
     model_validator,
 )
 
-# PostgreSQL text and jsonb cannot hold U+0000, and jsonb has no NaN or Infinity: such rows must
-# be rejected with their row number here, not fail as a database error at insert time.
-MAX_JSON_DEPTH = 64
+from app.validation import STORABLE, JsonObject
 
+# Text and metadata are checked by app.validation: a row that PostgreSQL could not store is
+# rejected with its row number here, not as a database error at insert time.
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=256), STORABLE]
 
-def _storable_text(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("contains a NUL character (U+0000), which cannot be stored")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("contains a lone surrogate, which is not valid Unicode") from None
-    return value
-
-
-def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise ValueError(f"is nested more than {MAX_JSON_DEPTH} levels deep")
-        if isinstance(node, dict):
-            for k, v in node.items():
-                _storable_text(k)
-                stack.append((v, depth + 1))
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
-        elif isinstance(node, str):
-            _storable_text(node)
-        elif isinstance(node, float) and not math.isfinite(node):
-            raise ValueError("contains NaN or Infinity, which JSON cannot carry")
-        elif node is not None and not isinstance(node, int | float):
-            raise ValueError(f"contains a {type(node).__name__}, which is not a JSON value")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_storable_text)]
-JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
-ExternalId = Annotated[Text, StringConstraints(min_length=1, max_length=256)]
 
 # How many responses an item of each kind compares.
 RESPONSE_COUNT = {"pairwise": (2, 2), "ranking": (2, 16), "span": (1, 1), "critique": (1, 1)}
@@ -63,15 +28,15 @@ class ResponseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: ExternalId | None = None
-    text: Annotated[Text, StringConstraints(min_length=1, max_length=200_000)]
-    model: Annotated[Text, StringConstraints(max_length=256)] | None = None
+    text: Annotated[str, StringConstraints(min_length=1, max_length=200_000), STORABLE]
+    model: Annotated[str, StringConstraints(max_length=256), STORABLE] | None = None
 
 
 class ItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     external_id: ExternalId | None = None
-    prompt: Annotated[Text, StringConstraints(min_length=1, max_length=200_000)]
+    prompt: Annotated[str, StringConstraints(min_length=1, max_length=200_000), STORABLE]
     responses: Annotated[list[ResponseIn], Field(min_length=1, max_length=16)]
     metadata: JsonObject = Field(default_factory=dict)
     priority: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] = 0

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
+from starlette.concurrency import run_in_threadpool
 
-from app.auth.deps import CurrentUser, DbSession, Researcher
-from app.pagination import Keyset, Page
+from app.auth.deps import CurrentUser, DbSession, Researcher, as_caller, request_credentials
+from app.pagination import Cursor, Keyset, Limit, Page
 from app.projects import progress, service
 from app.projects.schemas import (
     MemberAdd,
@@ -17,6 +18,7 @@ from app.projects.schemas import (
     ProjectOut,
     ProjectPatch,
 )
+from app.validation import PathId
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 
@@ -28,7 +30,7 @@ def create_project(body: ProjectCreate, principal: Researcher, session: DbSessio
 
 @router.get("", response_model=Page)
 def list_projects(
-    principal: CurrentUser, session: DbSession, limit: int | None = None, cursor: str | None = None
+    principal: CurrentUser, session: DbSession, limit: Limit = None, cursor: Cursor = None
 ) -> Page:
     page = Keyset.parse(limit, cursor)
     projects = service.list_projects(session, principal, page)
@@ -36,36 +38,43 @@ def list_projects(
 
 
 @router.get("/{project_id}", response_model=ProjectOut)
-def get_project(project_id: int, principal: CurrentUser, session: DbSession) -> ProjectOut:
+def get_project(project_id: PathId, principal: CurrentUser, session: DbSession) -> ProjectOut:
     return ProjectOut.model_validate(service.get_project(session, principal, project_id))
 
 
 @router.patch("/{project_id}", response_model=ProjectOut)
 def patch_project(
-    project_id: int, body: ProjectPatch, principal: Researcher, session: DbSession
+    project_id: PathId, body: ProjectPatch, principal: Researcher, session: DbSession
 ) -> ProjectOut:
     return ProjectOut.model_validate(service.update_project(session, principal, project_id, body))
 
 
 @router.get("/{project_id}/members", response_model=list[MemberOut])
-def list_members(project_id: int, principal: Researcher, session: DbSession) -> list[MemberOut]:
+def list_members(project_id: PathId, principal: Researcher, session: DbSession) -> list[MemberOut]:
     return list(service.list_members(session, principal, project_id))
 
 
 @router.post("/{project_id}/members", status_code=status.HTTP_201_CREATED)
 def add_member(
-    project_id: int, body: MemberAdd, principal: Researcher, session: DbSession
+    project_id: PathId, body: MemberAdd, principal: Researcher, session: DbSession
 ) -> dict[str, int]:
     service.add_member(session, principal, project_id, body.user_id)
     return {"project_id": project_id, "user_id": body.user_id}
 
 
 @router.delete("/{project_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-def remove_member(project_id: int, user_id: int, principal: Researcher, session: DbSession) -> None:
+def remove_member(
+    project_id: PathId, user_id: PathId, principal: Researcher, session: DbSession
+) -> None:
     service.remove_member(session, principal, project_id, user_id)
 
 
 @router.get("/{project_id}/progress", response_model=ProgressOut)
-def get_progress(project_id: int, principal: CurrentUser, session: DbSession) -> ProgressOut:
-    done = progress.project_progress(session, principal, project_id)
+async def get_progress(project_id: PathId, request: Request) -> ProgressOut:
+    # One thread hop: the workspace asks for it after every task.
+    done = await run_in_threadpool(
+        as_caller,
+        request_credentials(request),
+        lambda s, p: progress.project_progress(s, p, project_id),
+    )
     return ProgressOut(**asdict(done), percent_complete=done.percent_complete)

@@ -22,6 +22,7 @@ from app.projects import progress, service
 from app.projects.models import Project
 from app.projects.rules import TaskKind
 from app.projects.schemas import ProjectCreate, ProjectPatch
+from app.validation import PathId
 from app.web.deps import FormUser, PageRoute, PageUser
 from app.web.markdown import render_markdown
 from app.web.templating import render
@@ -146,7 +147,7 @@ def _values(project: Project) -> dict[str, Any]:
 
 @router.get("/projects/{project_id}/settings")
 def edit_project_form(
-    project_id: int, request: Request, principal: PageUser, session: DbSession
+    project_id: PathId, request: Request, principal: PageUser, session: DbSession
 ) -> Response:
     require_role(principal, Role.researcher)
     project = service.get_project(session, principal, project_id)
@@ -155,7 +156,7 @@ def edit_project_form(
 
 @router.post("/projects/{project_id}/settings")
 async def edit_project(
-    project_id: int, request: Request, principal: FormUser, session: DbSession
+    project_id: PathId, request: Request, principal: FormUser, session: DbSession
 ) -> Response:
     require_role(principal, Role.researcher)
     project = await run_in_threadpool(service.get_project, session, principal, project_id)
@@ -227,14 +228,14 @@ def _project_page(
 
 @router.get("/projects/{project_id}")
 def project_page(
-    project_id: int, request: Request, principal: PageUser, session: DbSession
+    project_id: PathId, request: Request, principal: PageUser, session: DbSession
 ) -> Response:
     return _project_page(request, principal, session, project_id)
 
 
 @router.post("/projects/{project_id}/items")
 async def upload_items(
-    project_id: int, request: Request, principal: FormUser, session: DbSession
+    project_id: PathId, request: Request, principal: FormUser, session: DbSession
 ) -> Response:
     """The upload form: the same import (and the same row-numbered errors) as the API."""
     require_role(principal, Role.researcher)
@@ -273,7 +274,7 @@ async def upload_items(
 
 @router.post("/projects/{project_id}/members")
 async def add_member(
-    project_id: int, request: Request, principal: FormUser, session: DbSession
+    project_id: PathId, request: Request, principal: FormUser, session: DbSession
 ) -> Response:
     form = await request.form()
     email = form.get("email")
@@ -295,7 +296,7 @@ async def add_member(
 
 @router.post("/projects/{project_id}/members/{user_id}/remove")
 def remove_member(
-    project_id: int, user_id: int, principal: FormUser, session: DbSession
+    project_id: PathId, user_id: PathId, principal: FormUser, session: DbSession
 ) -> Response:
     service.remove_member(session, principal, project_id, user_id)
     return RedirectResponse(f"/projects/{project_id}?notice=member_removed", status_code=303)

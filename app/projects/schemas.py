@@ -8,8 +8,14 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.projects.rules import TaskKind
+from app.validation import STORABLE, Id
 
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Label = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), STORABLE
+]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), STORABLE
+]
 # Span labels are picked with number keys 1..9 and 0 in the browser.
 MAX_SPAN_LABELS = 10
 MAX_ASPECTS = 20
@@ -27,7 +33,7 @@ class ProjectSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    guidelines: Annotated[str, StringConstraints(max_length=200_000)] | None = None
+    guidelines: Annotated[str, StringConstraints(max_length=200_000), STORABLE] | None = None
     overlap: Annotated[int, Field(ge=1, le=100)] | None = None
     span_labels: (
         Annotated[list[Label], Field(max_length=MAX_SPAN_LABELS), AfterValidator(_unique)] | None
@@ -35,20 +41,17 @@ class ProjectSettings(BaseModel):
     aspects: (
         Annotated[list[Label], Field(max_length=MAX_ASPECTS), AfterValidator(_unique)] | None
     ) = None
-    allow_tie: bool | None = None
+    allow_tie: Annotated[bool, Field(strict=True)] | None = None
     lease_seconds: Annotated[int, Field(ge=10, le=7 * 24 * 3600)] | None = None
 
 
 class ProjectCreate(ProjectSettings):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: Name
     kind: TaskKind
 
 
 class ProjectPatch(ProjectSettings):
-    name: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-        | None
-    ) = None
+    name: Name | None = None
 
 
 class ProjectOut(BaseModel):
@@ -70,7 +73,7 @@ class ProjectOut(BaseModel):
 
 class MemberAdd(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    user_id: int
+    user_id: Id
 
 
 class MemberOut(BaseModel):

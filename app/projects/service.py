@@ -17,6 +17,7 @@ from app.pagination import Keyset
 from app.projects.models import Project, ProjectMember
 from app.projects.rules import TaskKind
 from app.projects.schemas import MemberOut, ProjectCreate, ProjectPatch, ProjectSettings
+from app.validation import storable_text
 
 
 def visible_to(principal: Principal) -> ColumnElement[bool]:
@@ -135,7 +136,11 @@ def add_member_by_email(
     session: Session, principal: Principal, project_id: int, email: str
 ) -> User:
     """Add the user with this email (the pages' member form); 404 when there is none."""
-    user = session.scalars(select(User).where(User.email == email.strip().lower())).one_or_none()
+    try:
+        address = storable_text(email).strip().lower()
+    except ValueError as exc:
+        raise Invalid(f"email: {exc}.") from None
+    user = session.scalars(select(User).where(User.email == address)).one_or_none()
     if user is None:
         raise NotFound(f"No user has the email {email.strip()}; an admin can create the account.")
     add_member(session, principal, project_id, user.id)

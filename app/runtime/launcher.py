@@ -303,8 +303,8 @@ def _up(launch: _Launch, host: str, port: int, with_worker: bool) -> NoReturn:
     launch.step("applying migrations", [*tandem, "db", "upgrade"])
     launch.step("loading demo data", [*tandem, "demo"])
 
-    web = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(port)]
-    launch.spawn("web server", [*web, "--timeout-graceful-shutdown", "10"], _WEB_STOP)
+    # Through `tandem serve`, so that proxy trust (TANDEM_TRUSTED_PROXIES) is decided in one place.
+    launch.spawn("web server", [*tandem, "serve", "--host", host, "--port", str(port)], _WEB_STOP)
     if with_worker:
         worker = [sys.executable, "-m", "celery", "-A", "worker.celery_app:celery_app", "worker"]
         # The worker runs the sweeper loop itself (recovery of dead jobs): no beat needed.

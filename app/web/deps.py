@@ -11,12 +11,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
-from app.auth.deps import SESSION_COOKIE, DbSession
+from app.auth.deps import SESSION_COOKIE, DbSession, release_connection
 from app.auth.models import TokenKind
 from app.auth.service import Principal, resolve_token
 from app.auth.tokens import csrf_matches
 from app.config import get_settings
-from app.errors import DomainError, Forbidden
+from app.errors import CsrfFailed, DomainError, describe_errors, sentence
+from app.validation import json_safe
 from app.web.templating import render
 
 CSRF_FIELD = "csrf_token"
@@ -45,6 +46,7 @@ def page_principal(request: Request, session: DbSession) -> Principal:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target if request.method == "GET" else "/")
     request.state.principal = principal
+    release_connection(session)
     return principal
 
 
@@ -58,7 +60,7 @@ async def form_principal(request: Request, principal: PageUser) -> Principal:
     if not isinstance(presented, str) or not csrf_matches(
         get_settings().resolved_secret_key(), principal.token, presented
     ):
-        raise Forbidden("This form has expired or did not come from Tandem; reload the page.")
+        raise CsrfFailed("This form has expired or did not come from Tandem; reload the page.")
     return principal
 
 
@@ -66,12 +68,7 @@ FormUser = Annotated[Principal, Depends(form_principal)]
 
 
 def _describe(exc: RequestValidationError) -> str:
-    errors = list(exc.errors())
-    if not errors:
-        return "The request was not valid."
-    first = errors[0]
-    where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
-    return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+    return sentence(describe_errors(exc.errors()), skip=("body", "query", "path"))
 
 
 class PageRoute(APIRoute):
@@ -98,7 +95,7 @@ def _error_page(request: Request, status: int, message: str) -> Response:
     return render(
         request,
         "error.html",
-        {"status": status, "message": message},
+        {"status": status, "message": json_safe(message)},  # it may quote the bad input
         principal=principal,
         status_code=status,
     )

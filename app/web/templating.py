@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from fastapi import Request
@@ -14,11 +13,11 @@ from app import __version__
 from app.auth.service import Principal
 from app.auth.tokens import csrf_token
 from app.config import get_settings
+from app.resources import resource_dir
 from app.web.assets import AssetStore
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES_DIR = ROOT / "templates"
-STATIC_DIR = ROOT / "static"
+TEMPLATES_DIR = resource_dir("templates")
+STATIC_DIR = resource_dir("static")
 assets = AssetStore(STATIC_DIR)
 
 

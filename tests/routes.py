@@ -1,0 +1,241 @@
+"""Every route: the body it takes and who may call it, for the suites that sweep them all.
+
+`API` (JSON routes, bearer tokens) and `PAGES` (HTML routes, session cookies) map
+"METHOD /path" to the status each caller gets (in `tests.world.CALLERS` order) and to a valid
+request body or form. tests/authz checks the statuses; tests/badinput spoils the bodies.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+
+from tests.conftest import PASSWORD
+from tests.world import CALLERS, World
+
+Body = Callable[[World], Any]
+NO_CSRF = "session_without_csrf"
+COLUMNS = (*CALLERS, NO_CSRF)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Expected status per caller (in CALLERS order), and how to build the request."""
+
+    statuses: tuple[int, int, int, int, int, int, int]
+    json: Body | None = None
+    # Routes that authenticate nobody (login, health): a cookie without CSRF changes nothing.
+    public: bool = False
+
+    def expected(self, caller: str, method: str) -> int:
+        if caller == NO_CSRF:
+            member = self.statuses[CALLERS.index("researcher_member")]
+            return member if self.public or method == "GET" else 403
+        return self.statuses[CALLERS.index(caller)]
+
+
+def login_body(w: World) -> dict[str, str]:
+    return {"email": w.people["annotator_member"].email, "password": PASSWORD}
+
+
+def new_user_body(w: World) -> dict[str, str]:
+    return {"email": f"new-{uuid.uuid4().hex[:8]}@example.org", "password": PASSWORD}
+
+
+def rows_body(w: World) -> list[dict[str, Any]]:
+    return [{"prompt": "new", "responses": [{"text": "a"}, {"text": "b"}]}]
+
+
+ANYONE = (200,) * 7
+SIGNED_IN = (401, 401, 200, 200, 200, 200, 200)
+MEMBERS = (401, 401, 404, 200, 404, 200, 200)
+RESEARCHER_MEMBERS = (401, 401, 403, 403, 404, 200, 200)
+ASSIGNEE = (401, 401, 403, 200, 403, 403, 403)
+
+API: dict[str, Rule] = {
+    "POST /api/v1/auth/token": Rule(ANYONE, login_body, public=True),
+    "DELETE /api/v1/auth/token": Rule((401, 401, 204, 204, 204, 204, 204)),
+    "POST /api/v1/auth/session": Rule(ANYONE, login_body, public=True),
+    "DELETE /api/v1/auth/session": Rule((401, 401, 204, 204, 204, 204, 204)),
+    "GET /api/v1/me": Rule(SIGNED_IN),
+    "POST /api/v1/users": Rule((401, 401, 403, 403, 403, 403, 201), new_user_body),
+    "POST /api/v1/projects": Rule(
+        (401, 401, 403, 403, 201, 201, 201), lambda w: {"name": "p", "kind": "ranking"}
+    ),
+    "GET /api/v1/projects": Rule(SIGNED_IN),
+    "GET /api/v1/projects/{project_id}": Rule(MEMBERS),
+    "PATCH /api/v1/projects/{project_id}": Rule(
+        (401, 401, 403, 403, 404, 200, 200), lambda w: {"guidelines": "Be kind."}
+    ),
+    "GET /api/v1/projects/{project_id}/members": Rule(RESEARCHER_MEMBERS),
+    "POST /api/v1/projects/{project_id}/members": Rule(
+        (401, 401, 403, 403, 404, 201, 201),
+        lambda w: {"user_id": w.people["annotator_outsider"].id},
+    ),
+    "DELETE /api/v1/projects/{project_id}/members/{user_id}": Rule(
+        (401, 401, 403, 403, 404, 204, 204)
+    ),
+    "GET /api/v1/projects/{project_id}/progress": Rule(MEMBERS),
+    "POST /api/v1/projects/{project_id}/items": Rule(
+        (401, 401, 403, 403, 404, 201, 201), rows_body
+    ),
+    "GET /api/v1/projects/{project_id}/items": Rule(RESEARCHER_MEMBERS),
+    "POST /api/v1/projects/{project_id}/tasks/next": Rule(MEMBERS),
+    "POST /api/v1/assignments/{assignment_id}/submit": Rule(
+        (401, 401, 403, 201, 403, 403, 403), lambda w: {"payload": {"choice": "a"}}
+    ),
+    "POST /api/v1/assignments/{assignment_id}/skip": Rule(ASSIGNEE, lambda w: {"reason": "x"}),
+    "PUT /api/v1/assignments/{assignment_id}/draft": Rule(ASSIGNEE, lambda w: {"draft": {"a": 1}}),
+    # One rule by kind (app/jobs/specs.py `visible_to`): the world's job is an export, which
+    # its creator, admins and the project's researchers see; annotators do not.
+    "GET /api/v1/jobs": Rule(SIGNED_IN),
+    "GET /api/v1/jobs/{job_id}": Rule((401, 401, 404, 404, 404, 200, 200)),
+    # Its owner (researcher_member) or an admin may cancel it.
+    "POST /api/v1/jobs/{job_id}/cancel": Rule((401, 401, 404, 404, 404, 200, 200)),
+    "GET /api/v1/projects/{project_id}/export": Rule(RESEARCHER_MEMBERS),
+    "POST /api/v1/projects/{project_id}/exports": Rule(
+        (401, 401, 403, 403, 404, 202, 202), lambda w: {"schema": "raw"}
+    ),
+    "GET /api/v1/projects/{project_id}/exports": Rule(RESEARCHER_MEMBERS),
+    "GET /api/v1/projects/{project_id}/exports/{export_id}": Rule(RESEARCHER_MEMBERS),
+    # The world's export is still queued: allowed callers learn it is not ready.
+    "GET /api/v1/projects/{project_id}/exports/{export_id}/download": Rule(
+        (401, 401, 403, 403, 404, 409, 409)
+    ),
+    "GET /api/v1/projects/{project_id}/exports/{export_id}/manifest": Rule(
+        (401, 401, 403, 403, 404, 409, 409)
+    ),
+    "GET /api/v1/projects/{project_id}/exports/{export_id}/card": Rule(
+        (401, 401, 403, 403, 404, 409, 409)
+    ),
+    "GET /healthz": Rule(ANYONE, public=True),
+    "GET /readyz": Rule(ANYONE, public=True),
+    "GET /metrics": Rule(ANYONE, public=True),
+}
+
+
+@dataclass(frozen=True)
+class Page:
+    """Like Rule, for HTML routes: 303 is the redirect to /login (or a form's success)."""
+
+    statuses: tuple[int, int, int, int, int, int, int]
+    form: Callable[[World], dict[str, str]] | None = None
+    files: bool = False
+    public: bool = False
+
+    def expected(self, caller: str, method: str) -> int:
+        if caller == NO_CSRF:
+            member = self.statuses[CALLERS.index("researcher_member")]
+            return member if self.public or method == "GET" else 403
+        return self.statuses[CALLERS.index(caller)]
+
+
+LOGGED_IN = (303, 303, 200, 200, 200, 200, 200)
+PAGE_MEMBERS = (303, 303, 404, 200, 404, 200, 200)
+FORM_RESEARCHER_MEMBERS = (303, 303, 403, 403, 404, 303, 303)
+
+PAGES: dict[str, Page] = {
+    "GET /login": Page((200, 200, 303, 303, 303, 303, 303), public=True),
+    "POST /login": Page((303,) * 7, public=True),
+    "POST /logout": Page((303,) * 7, form=lambda w: {}),
+    "GET /": Page(LOGGED_IN),
+    "GET /projects/new": Page((303, 303, 403, 403, 200, 200, 200)),
+    "POST /projects/new": Page(
+        (303, 303, 403, 403, 303, 303, 303), form=lambda w: {"name": "n", "kind": "critique"}
+    ),
+    "GET /projects/{project_id}/settings": Page((303, 303, 403, 403, 404, 200, 200)),
+    "POST /projects/{project_id}/settings": Page(
+        FORM_RESEARCHER_MEMBERS, form=lambda w: {"name": "renamed", "allow_tie": "on"}
+    ),
+    "GET /projects/{project_id}": Page(PAGE_MEMBERS),
+    "POST /projects/{project_id}/items": Page(
+        FORM_RESEARCHER_MEMBERS, form=lambda w: {}, files=True
+    ),
+    "POST /projects/{project_id}/members": Page(
+        FORM_RESEARCHER_MEMBERS, form=lambda w: {"email": w.people["annotator_outsider"].email}
+    ),
+    "POST /projects/{project_id}/members/{user_id}/remove": Page(
+        FORM_RESEARCHER_MEMBERS, form=lambda w: {}
+    ),
+    "GET /projects/{project_id}/annotate": Page(PAGE_MEMBERS),
+    # The workspace's JSON call: cookie and X-CSRF-Token header, answers like the API.
+    "POST /projects/{project_id}/annotate/next": Page((401, 401, 404, 200, 404, 200, 200)),
+}
+# FastAPI's own documentation routes and the static files are public and hold no data.
+NOT_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+UPLOAD = b'[{"prompt": "p", "responses": [{"text": "a"}, {"text": "b"}]}]'
+
+
+def path_of(template: str, w: World) -> str:
+    return template.format(**w.ids())
+
+
+def credentials(caller: str, w: World, page: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """(headers, cookies) that the caller presents."""
+    if caller == "anonymous":
+        return {}, {}
+    if caller == "bad_token":
+        return (
+            ({}, {"tandem_session": "not-a-session"})
+            if page
+            else (
+                {"Authorization": "Bearer not-a-token"},
+                {},
+            )
+        )
+    if caller == NO_CSRF:
+        return {}, {"tandem_session": w.people["researcher_member"].session}
+    person = w.people[caller]
+    if page:
+        return {"X-CSRF-Token": person.csrf}, {"tandem_session": person.session}
+    return {"Authorization": f"Bearer {person.token}"}, {}
+
+
+def call_api(client: TestClient, key: str, rule: Rule, caller: str, w: World) -> httpx.Response:
+    method, template = key.split(" ", 1)
+    headers, cookies = credentials(caller, w, page=False)
+    client.cookies.clear()
+    for name, value in cookies.items():
+        client.cookies.set(name, value)
+    body = rule.json(w) if rule.json else None
+    return client.request(method, path_of(template, w), json=body, headers=headers)
+
+
+def call_page(client: TestClient, key: str, page: Page, caller: str, w: World) -> httpx.Response:
+    method, template = key.split(" ", 1)
+    headers, cookies = credentials(caller, w, page=True)
+    client.cookies.clear()
+    for name, value in cookies.items():
+        client.cookies.set(name, value)
+    if caller == NO_CSRF or "X-CSRF-Token" not in headers:
+        headers.pop("X-CSRF-Token", None)
+    if key == "POST /login":
+        form = client.get("/login", headers=headers)  # the login form's own CSRF token
+        token = form.cookies.get("tandem_login_csrf") or client.cookies.get("tandem_login_csrf")
+        if token is None:  # already logged in: the form redirected; post with a fresh one
+            client.cookies.clear()
+            token = client.get("/login").cookies["tandem_login_csrf"]
+        data = {**login_body(w), "login_csrf": token, "next": "/"}
+        return client.post("/login", data=data, follow_redirects=False)
+    if method == "GET" or page.form is None:
+        return client.request(method, path_of(template, w), headers=headers, follow_redirects=False)
+    data = page.form(w)
+    if caller in w.people:
+        data["csrf_token"] = w.people[caller].csrf
+    files = {
+        "file": ("rows.json", b'[{"prompt": "p", "responses": [{"text": "a"}, {"text": "b"}]}]')
+    }
+    return client.post(
+        path_of(template, w),
+        data=data,
+        files=files if page.files else None,
+        headers=headers,
+        follow_redirects=False,
+    )

@@ -1,0 +1,132 @@
+"""A small complete world for the suites that sweep every route (authz, fuzz, bad input).
+
+Users of each role, each with an API token and a browser session; project `project` (pairwise,
+two items) whose members are `researcher_member` (its creator) and `annotator_member`, who
+holds a lease; an export of it with its job; and `other_project`, where the two outsiders are
+members. Built through the services in one transaction, so a fresh world costs milliseconds.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+
+CALLERS = (
+    "anonymous",
+    "bad_token",
+    "annotator_outsider",
+    "annotator_member",
+    "researcher_outsider",
+    "researcher_member",
+    "admin",
+)
+
+
+@dataclass
+class Person:
+    id: int
+    email: str
+    role: str
+    token: str  # bearer
+    session: str  # browser session cookie
+    csrf: str  # the session's CSRF token
+
+
+@dataclass
+class World:
+    people: dict[str, Person]
+    project: int
+    other_project: int
+    assignment: int
+    export: int
+    job: int
+    items: list[int] = field(default_factory=list)
+
+    def ids(self) -> dict[str, int]:
+        """Path parameters by name; {user_id} is the annotator member (removable)."""
+        return {
+            "project_id": self.project,
+            "assignment_id": self.assignment,
+            "export_id": self.export,
+            "job_id": self.job,
+            "user_id": self.people["annotator_member"].id,
+        }
+
+
+ROWS = [
+    {"external_id": f"w-{n}", "prompt": f"prompt {n}", "responses": [{"text": "a"}, {"text": "b"}]}
+    for n in range(2)
+]
+
+
+def build_world(password_hash: str) -> World:
+    from app.assignments import engine
+    from app.auth.models import Role, TokenKind, User
+    from app.auth.service import Principal, issue_token
+    from app.auth.tokens import csrf_token
+    from app.config import get_settings
+    from app.db import session_scope
+    from app.exports.schemas import ExportOptions
+    from app.exports.service import request_snapshot
+    from app.items.importer import import_rows
+    from app.projects.models import Project, ProjectMember
+    from app.projects.schemas import ProjectCreate
+    from app.projects.service import create_project
+
+    secret = get_settings().resolved_secret_key()
+    people: dict[str, Person] = {}
+    principals: dict[str, Any] = {}
+    with session_scope() as s:
+        for name in CALLERS[2:]:
+            role = name.split("_")[0]
+            email = f"{name}-{uuid.uuid4().hex[:6]}@example.org"
+            user = User(email=email, password_hash=password_hash, role=role)
+            s.add(user)
+            s.flush()
+            token, _ = issue_token(s, user, TokenKind.api, 3600)
+            cookie, _ = issue_token(s, user, TokenKind.session, 3600)
+            people[name] = Person(user.id, email, role, token, cookie, csrf_token(secret, cookie))
+            principals[name] = Principal(user.id, email, Role(role), token)
+        project = create_project(
+            s, principals["researcher_member"], ProjectCreate(name="world", kind="pairwise")
+        )
+        s.add(ProjectMember(project_id=project.id, user_id=people["annotator_member"].id))
+        other = create_project(
+            s, principals["researcher_outsider"], ProjectCreate(name="elsewhere", kind="pairwise")
+        )
+        s.add(ProjectMember(project_id=other.id, user_id=people["annotator_outsider"].id))
+        s.flush()
+        import_rows(s, s.get_one(Project, project.id), enumerate(ROWS, start=1))
+        task = engine.next_task(s, principals["annotator_member"], project.id)
+        assert task is not None
+        export, job = request_snapshot(
+            s, principals["researcher_member"], project.id, ExportOptions()
+        )
+        items = list(
+            s.scalars(
+                text("SELECT id FROM items WHERE project_id = :p ORDER BY id"), {"p": project.id}
+            )
+        )
+        return World(
+            people=people,
+            project=project.id,
+            other_project=other.id,
+            assignment=task["assignment_id"],
+            export=export.id,
+            job=job.id,
+            items=items,
+        )
+
+
+def row_counts() -> dict[str, int]:
+    """Rows in every table of the schema (what a rejected request must leave unchanged)."""
+    from app.db import session_scope
+    from app.models import Base
+
+    tables = sorted(Base.metadata.tables)
+    query = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in tables)
+    with session_scope() as s:
+        return {name: n for name, n in s.execute(text(query))}
