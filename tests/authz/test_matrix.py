@@ -44,7 +44,10 @@ def _route_keys() -> set[str]:
         if isinstance(route, APIRoute):
             keys |= {f"{m} {route.path}" for m in route.methods}
         else:
-            assert getattr(route, "path", None) in NOT_ROUTES | {"/static", "/static/{path:path}"}, route
+            assert getattr(route, "path", None) in NOT_ROUTES | {
+                "/static",
+                "/static/{path:path}",
+            }, route
     return keys
 
 
