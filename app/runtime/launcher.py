@@ -291,6 +291,7 @@ def _up(launch: _Launch, host: str, port: int, with_worker: bool) -> NoReturn:
     url = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
     # CLI commands run in another shell on this data dir find the servers through this file.
     launch.runtime_dir = data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
     write_runtime(
         data_dir,
         database_url=env["TANDEM_DATABASE_URL"],
