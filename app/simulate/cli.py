@@ -6,8 +6,10 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import Any, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 
 from app.cli_errors import connect_servers, fail, one_line_errors
 
@@ -17,6 +19,19 @@ simulate_cli = typer.Typer(
 )
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], values: dict[str, Any]) -> M:
+    """The model of these option values, or a one-line error naming the option (exit 2)."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if first["loc"]:
+            message = f"--{str(first['loc'][0]).replace('_', '-')}: {message}"
+        raise fail(message, 2) from None
 
 
 def parse_levels(option: str, values: list[str]) -> dict[str, dict[str, float]]:
@@ -115,15 +130,18 @@ def world_command(
             raise fail("--reward applies to --from rows; a generated world has latent rewards", 2)
         default_mix = {k: dict(v) for k, v in DEFAULT_MIX.items()}
         kind = kind or "pairwise"
-        world_config = WorldConfig(
-            kind=kind,
-            size=size,
-            seed=seed,
-            responses=responses or (4 if kind == "ranking" else 2),
-            mix={**default_mix, **parse_levels("--mix", mix)},
-            length_correlation=length_correlation,
-            models=models,
-            gold_fraction=gold_fraction,
+        world_config = validated(
+            WorldConfig,
+            {
+                "kind": kind,
+                "size": size,
+                "seed": seed,
+                "responses": responses or (4 if kind == "ranking" else 2),
+                "mix": {**default_mix, **parse_levels("--mix", mix)},
+                "length_correlation": length_correlation,
+                "models": models,
+                "gold_fraction": gold_fraction,
+            },
         )
         world = generate_world(world_config)
         config = world_config.model_dump(mode="json")
@@ -155,6 +173,7 @@ def world_command(
     )
     typer.echo(f"  truth {folder / 'truth.jsonl'}")
     typer.echo(f"  manifest {manifest}")
+    typer.echo(f"  label it: tandem simulate annotators --world {folder} --url {DEFAULT_URL}")
 
 
 def _read_rows(path: Path) -> tuple[list[dict[str, object]], str]:
@@ -223,19 +242,24 @@ def annotators_command(
         raise fail("give one of --world, --truth and --reward", 2)
     if not 1 <= count <= 500:
         raise fail("--annotators must be between 1 and 500", 2)
-    config = AnnotatorConfig(
-        accuracy=accuracy,
-        agreement=agreement,
-        spread=spread,
-        position_bias=position_bias,
-        length_bias=length_bias,
-        skip_rate=skip_rate,
-        think_seconds=think_seconds,
-        time_scale=time_scale,
-        max_tasks=max_tasks,
-        max_seconds=max_seconds,
-        effects=parse_levels("--effect", effect),
-        seed=seed,
+    if accuracy is not None and agreement is not None:
+        raise fail("give --accuracy or --agreement, not both", 2)
+    config = validated(
+        AnnotatorConfig,
+        {
+            "accuracy": accuracy,
+            "agreement": agreement,
+            "spread": spread,
+            "position_bias": position_bias,
+            "length_bias": length_bias,
+            "skip_rate": skip_rate,
+            "think_seconds": think_seconds,
+            "time_scale": time_scale,
+            "max_tasks": max_tasks,
+            "max_seconds": max_seconds,
+            "effects": parse_levels("--effect", effect),
+            "seed": seed,
+        },
     )
     oracle: Oracle
     if world is not None:
