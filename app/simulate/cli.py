@@ -66,19 +66,25 @@ def world_command(
     kind: str | None = typer.Option(
         None, help="pairwise (default) or ranking; --from rows: inferred from the rows."
     ),
-    size: int = typer.Option(1000, help="Number of items."),
-    seed: int = typer.Option(0),
+    size: int | None = typer.Option(None, help="Number of items (default 1000)."),
+    seed: int | None = typer.Option(None, help="Seed (default 0)."),
     responses: int | None = typer.Option(None, help="Responses per ranking item (default 4)."),
     mix: list[str] = typer.Option(
         [],
         help="Category mix, replacing that category's default: safety=none:0.7,mild:0.2,"
         "moderate:0.1 (repeat per category; other keys go into metadata only).",
     ),
-    length_correlation: float = typer.Option(
-        0.3, help="Within an item, correlation of length with the true reward (-0.95..0.95)."
+    length_correlation: float | None = typer.Option(
+        None,
+        help="Within an item, correlation of length with the true reward (-0.95..0.95; "
+        "default 0.3).",
     ),
-    models: int = typer.Option(6, help="Size of the model pool (responses name their model)."),
-    gold_fraction: float = typer.Option(0.0, help="Share of items made gold, with the truth."),
+    models: int | None = typer.Option(
+        None, help="Size of the model pool, responses name their model (default 6)."
+    ),
+    gold_fraction: float | None = typer.Option(
+        None, help="Share of items made gold, with the truth (default 0)."
+    ),
     overlap: int = typer.Option(3, help="Human overlap of a new project."),
     name: str | None = typer.Option(None, help="Project name (default: from the world id)."),
     project: int | None = typer.Option(None, help="Import into this project instead."),
@@ -107,10 +113,22 @@ def world_command(
         raise fail(f"--kind must be pairwise or ranking, not {kind!r}", 2)
     if not 1 <= overlap <= 100:
         raise fail("--overlap must be between 1 and 100", 2)
+    generation = {
+        "size": size,
+        "seed": seed,
+        "responses": responses,
+        "length_correlation": length_correlation,
+        "models": models,
+        "gold_fraction": gold_fraction,
+    }
     started = time.perf_counter()
     if from_file is not None:
         if reward is None:
             raise fail("--from needs --reward: the gold reward that makes the truth", 2)
+        given = [k for k, v in generation.items() if v is not None] + (["mix"] if mix else [])
+        if given:
+            option = "--" + given[0].replace("_", "-")
+            raise fail(f"{option} applies to generated worlds, not to --from rows", 2)
         rows, digest = _read_rows(from_file)
         world = world_from_rows(
             rows,
@@ -130,17 +148,13 @@ def world_command(
             raise fail("--reward applies to --from rows; a generated world has latent rewards", 2)
         default_mix = {k: dict(v) for k, v in DEFAULT_MIX.items()}
         kind = kind or "pairwise"
+        generation["responses"] = responses or (4 if kind == "ranking" else 2)
         world_config = validated(
             WorldConfig,
             {
                 "kind": kind,
-                "size": size,
-                "seed": seed,
-                "responses": responses or (4 if kind == "ranking" else 2),
                 "mix": {**default_mix, **parse_levels("--mix", mix)},
-                "length_correlation": length_correlation,
-                "models": models,
-                "gold_fraction": gold_fraction,
+                **{k: v for k, v in generation.items() if v is not None},
             },
         )
         world = generate_world(world_config)
