@@ -138,6 +138,10 @@ class _Annotator:
 
     def _answer(self, task: dict[str, Any]) -> None:
         run = self.run
+        if task["kind"] not in ("pairwise", "ranking"):
+            raise AnnotatorError(
+                f"simulated annotators label pairwise and ranking tasks, not {task['kind']}"
+            )
         item = task["item"]
         aid = task["assignment_id"]
         facts = self.oracle.know(item)
@@ -165,15 +169,10 @@ class _Annotator:
         truth: list[int],
         decision: Decision,
     ) -> None:
-        kind = task["kind"]
-        if kind == "pairwise":
+        if task["kind"] == "pairwise":
             payload: dict[str, Any] = {"choice": "a" if decision.order[0] == shown[0] else "b"}
-        elif kind == "ranking":
-            payload = {"order": decision.order}
         else:
-            raise AnnotatorError(
-                f"simulated annotators label pairwise and ranking tasks, not {kind}"
-            )
+            payload = {"order": decision.order}
         body = {
             "payload": payload,
             "time_spent_ms": round(decision.think_s * 1000),
@@ -184,20 +183,12 @@ class _Annotator:
         over_quota = bool(done.get("over_quota"))
         self.run.submitted += 1
         self.run.over_quota += over_quota
-        order = (
-            decision.order
-            if kind == "ranking"
-            else [
-                decision.order[0],
-                next(r for r in shown if r != decision.order[0]),
-            ]
-        )
         self.run.votes.append(
             Vote(
                 annotator=self.run.index,
                 item=key,
                 shown=shown,
-                order=order,
+                order=list(decision.order),
                 truth=list(truth),
                 annotation_id=int(done["annotation_id"]),
                 over_quota=over_quota,

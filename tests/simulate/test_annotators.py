@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -250,3 +251,21 @@ def test_a_refused_token_stops_that_annotator_with_the_servers_answer(
     good, bad = stats.annotators
     assert good.stopped == "no more tasks" and good.submitted == 5
     assert bad.stopped == "error" and bad.error is not None and "answered 401" in bad.error
+
+
+def test_annotators_stop_on_a_kind_they_cannot_label(
+    live_server: str, project_factory: Callable[..., dict[str, object]]
+) -> None:
+    project = project_factory("critique", items=2)
+    pid = int(str(project["id"]))
+    team = enlist(pid, 1)
+    stats = run_annotators(
+        live_server,
+        pid,
+        [team[0].token],
+        RewardOracle(get_reward("on_topic")),
+        AnnotatorConfig(**FAST),
+    )
+    (run,) = stats.annotators
+    assert run.stopped == "error" and run.submitted == 0
+    assert run.error == "simulated annotators label pairwise and ranking tasks, not critique"

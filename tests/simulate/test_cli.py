@@ -193,8 +193,10 @@ def test_a_ranking_world_from_given_rows_and_reward_annotators(
         (["world", "--overlap", "0"], "error: --overlap must be between 1 and 100"),
         (["world", "--reward", "on_topic"], "error: --reward applies to --from rows"),
         (["world", "--from", "rows.jsonl"], "error: --from needs --reward"),
-        (["world", "--from", "rows.jsonl", "--reward", "on_topic", "--seed", "3"],
-         "error: --seed applies to generated worlds, not to --from rows"),
+        (
+            ["world", "--from", "rows.jsonl", "--reward", "on_topic", "--seed", "3"],
+            "error: --seed applies to generated worlds, not to --from rows",
+        ),
         (["annotators"], "error: give one of --world, --truth and --reward"),
         (["annotators", "--reward", "on_topic"], "error: --truth and --reward need --project"),
         (
