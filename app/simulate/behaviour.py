@@ -124,12 +124,12 @@ def _guess_weights(config: AnnotatorConfig) -> tuple[float, float]:
     return abs(2 * config.position_bias - 1), abs(2 * config.length_bias - 1)
 
 
-def _length_right(config: AnnotatorConfig, better: int, worse: int) -> float:
-    """Chance that a guess by length orders this pair right."""
-    if better == worse:
+def _length_right(config: AnnotatorConfig, better_chars: int, worse_chars: int) -> float:
+    """Chance that a guess by length orders a pair right, given the two responses' lengths."""
+    if better_chars == worse_chars:
         return 0.5
     longer_first = config.length_bias >= 0.5
-    return 1.0 if (better > worse) == longer_first else 0.0
+    return 1.0 if (better_chars > worse_chars) == longer_first else 0.0
 
 
 def easiness(config: AnnotatorConfig, difficulty: float, categories: Mapping[str, str]) -> float:
