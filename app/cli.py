@@ -21,6 +21,7 @@ import typer
 from app.auth.models import Role
 from app.cli_errors import connect_servers, one_line_errors
 from app.config import get_settings
+from app.simulate.cli import simulate_cli
 
 cli = typer.Typer(
     help="Tandem: collect human and AI feedback for aligning language models.", no_args_is_help=True
@@ -29,6 +30,7 @@ db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_cli = typer.Typer(help="User accounts.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(users_cli, name="users")
+cli.add_typer(simulate_cli, name="simulate")
 
 
 @contextlib.contextmanager

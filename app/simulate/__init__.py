@@ -1,0 +1,1 @@
+"""Simulated worlds (items with a hidden truth) and simulated annotators that label them."""
