@@ -1,0 +1,123 @@
+"""What every kind does around its work: reporting, resuming a trainer, and publishing the result.
+
+A `RunSession` is one attempt of one run: the job's context, the reporter, the output folder,
+and whether this process is the one that writes (rank 0 under `accelerate launch`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from app.jobs.context import JobContext
+from app.training.artifacts import METRICS, ArtifactWriter
+from app.training.callback import trainer_callback
+from app.training.checkpoints import resume_checkpoint
+from app.training.config import Lora
+from app.training.loading import unwrap_for_saving
+from app.training.reporter import Reporter
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingResult:
+    kind: str
+    artifacts: Path | None  # None on the ranks of a distributed run that do not write
+    metrics: dict[str, Any]
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a distributed launch, or the only process."""
+    from accelerate import PartialState
+
+    return bool(PartialState().is_main_process)
+
+
+def quiet_progress_bars() -> None:
+    """Progress goes to the job; console bars would only fill the worker's log."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+
+
+@dataclass
+class RunSession:
+    ctx: JobContext
+    out_dir: Path
+    reporter: Reporter
+    is_main: bool
+
+    @classmethod
+    def start(cls, ctx: JobContext, out_dir: Path, *, report_every_s: float = 2.0) -> RunSession:
+        main = is_main_process()
+        quiet_progress_bars()
+        reporter = Reporter(ctx, every_s=report_every_s, is_main=main)
+        return cls(ctx, out_dir, reporter, main)
+
+    def callbacks(self) -> list[Any]:
+        return [trainer_callback(self.reporter)]
+
+    def train(self, trainer: Any) -> None:
+        """Train from the newest complete checkpoint of an earlier attempt, if any; a cancel
+        request stops at the end of a step and raises JobCancelled here."""
+        resume = resume_checkpoint(
+            self.reporter.state, self.ctx.work_dir, Path(trainer.args.output_dir)
+        )
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # the loss goes to the job, not to stdout
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        self.reporter.raise_if_cancelled()
+
+    def final_model(self, trainer: Any) -> Any:
+        """The trained model, whole, on the writing process (all ranks must call this)."""
+        accelerator = trainer.accelerator
+        accelerator.wait_for_everyone()
+        if getattr(trainer, "is_fsdp_enabled", False):
+            # Shards are gathered into a full state dict by every rank together.
+            state = accelerator.get_state_dict(trainer.model)
+            model = accelerator.unwrap_model(trainer.model)
+            if self.is_main:
+                model.load_state_dict(state, strict=False)
+            return model
+        return accelerator.unwrap_model(trainer.model)
+
+    def publish(
+        self,
+        *,
+        kind: str,
+        config: BaseModel,
+        inputs: dict[str, Any],
+        metrics: dict[str, Any],
+        model: Any = None,
+        tokenizer: Any = None,
+        lora: Lora | None = None,
+        write: Callable[[ArtifactWriter], None] | None = None,
+    ) -> TrainingResult:
+        """Write the artifacts folder (weights, `write`'s own files, metrics, run.json) whole."""
+        self.reporter.phase("save", 0.97, 1.0)
+        writer = ArtifactWriter(self.out_dir)
+        try:
+            if model is not None:
+                writer.save_model(unwrap_for_saving(model, lora), tokenizer)
+            if write is not None:
+                write(writer)
+            writer.write_json(METRICS, metrics)
+            record = {
+                "kind": kind,
+                "config": config.model_dump(mode="json"),
+                "inputs": inputs,
+                "metrics": {k: v for k, v in metrics.items() if not isinstance(v, list | dict)},
+            }
+            files = writer.commit(record)
+        except BaseException:
+            writer.discard()
+            raise
+        self.reporter.report(1.0, {"artifacts": str(self.out_dir)}, force=True)
+        return TrainingResult(kind, self.out_dir, metrics, files)
