@@ -16,7 +16,7 @@ from app.exports.schemas import Schema
 from app.training.arguments import training_arguments
 from app.training.config import DpoConfig
 from app.training.errors import TrainingInputError
-from app.training.loading import load_causal_lm, load_tokenizer, peft_config, resolve_model
+from app.training.loading import base_and_tokenizer, load_causal_lm, peft_config, resolve_model
 from app.training.policy_eval import compare_policies, response_logprobs
 from app.training.session import RunSession, TrainingResult
 from app.training.snapshot import Snapshot, require_schema, split_by, unique_prompts
@@ -59,7 +59,7 @@ def train_dpo(config: DpoConfig, snapshot: Snapshot, session: RunSession) -> Tra
     reference_path = config.reference_model or config.base_model
     resolve_model(reference_path, "reference model")  # a missing model fails before training
 
-    tok = load_tokenizer(resolve_model(config.tokenizer or config.base_model, "tokenizer"))
+    _, tok = base_and_tokenizer(config)
     session.reporter.phase("train", 0.0, 0.85)
     policy = load_causal_lm(config.base_model, tok, config.precision, "base model")
     reference = None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.training.config import Lora, Precision
+from app.training.config import Lora, Precision, TrainSettings
 from app.training.errors import ModelNotFound
 
 if TYPE_CHECKING:
@@ -50,6 +50,13 @@ def resolve_model(path: str, what: str = "model") -> ModelSource:
             )
         return ModelSource(p)
     raise ModelNotFound(f"{what} {path} does not exist on this worker.")
+
+
+def base_and_tokenizer(settings: TrainSettings) -> tuple[ModelSource, PreTrainedTokenizerBase]:
+    """The base model's source (checked first, so its error names it) and the tokenizer."""
+    source = resolve_model(settings.base_model, "base model")
+    tok_source = resolve_model(settings.tokenizer, "tokenizer") if settings.tokenizer else source
+    return source, load_tokenizer(tok_source)
 
 
 def load_tokenizer(source: ModelSource) -> PreTrainedTokenizerBase:

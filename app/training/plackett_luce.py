@@ -18,11 +18,10 @@ from app.training.arguments import training_arguments
 from app.training.config import RewardModelConfig
 from app.training.errors import TrainingInputError
 from app.training.loading import (
+    base_and_tokenizer,
     disable_dropout,
     load_model,
-    load_tokenizer,
     match_tokenizer,
-    resolve_model,
     with_lora,
 )
 from app.training.scoring import encode_scored, pad_batch, score_pairs
@@ -128,11 +127,11 @@ def train_plackett_luce(
     _, held_rows = split_by(table, "item_id", config.eval_fraction, config.seed)
     held_ids = set(held_rows.column("item_id").to_pylist())
 
-    tok = load_tokenizer(resolve_model(config.tokenizer or config.base_model, "tokenizer"))
+    source, tok = base_and_tokenizer(config)
     session.reporter.phase("train", 0.0, 0.9)
     model = load_model(
         AutoModelForSequenceClassification,
-        resolve_model(config.base_model, "base model"),
+        source,
         config.precision,
         num_labels=1,
     )

@@ -79,7 +79,8 @@ class Reporter:
 
     def step(self, step: int, max_steps: int) -> None:
         """A finished optimizer step (renews the claim while steps are slow)."""
-        self.report(step / max_steps if max_steps else 0.0, {**self._last_detail, "step": step})
+        detail = {**self._last_detail, "step": step, "max_steps": max_steps}
+        self.report(step / max_steps if max_steps else 0.0, detail)
 
     def logged(self, step: int, max_steps: int, logs: Mapping[str, Any]) -> None:
         """A trainer log line: a loss-curve point, reported at once."""

@@ -18,11 +18,10 @@ from app.training.arguments import training_arguments
 from app.training.config import RewardModelConfig
 from app.training.errors import TrainingInputError
 from app.training.loading import (
+    base_and_tokenizer,
     load_model,
-    load_tokenizer,
     match_tokenizer,
     peft_config,
-    resolve_model,
 )
 from app.training.scoring import score_pairs
 from app.training.session import RunSession, TrainingResult
@@ -67,9 +66,7 @@ def train_bradley_terry(
         raise TrainingInputError("the preference snapshot has no pairs to train on.")
     train_rows, held_rows = split_by(table, "item_id", config.eval_fraction, config.seed)
 
-    tokenizer_source = resolve_model(config.tokenizer or config.base_model, "tokenizer")
-    source = resolve_model(config.base_model, "base model")
-    tok = load_tokenizer(tokenizer_source)
+    source, tok = base_and_tokenizer(config)
     session.reporter.phase("train", 0.0, 0.9)
     model = load_model(AutoModelForSequenceClassification, source, config.precision, num_labels=1)
     match_tokenizer(model, tok)

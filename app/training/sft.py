@@ -25,7 +25,7 @@ from app.training.arguments import training_arguments
 from app.training.artifacts import RUN_RECORD, ArtifactWriter
 from app.training.config import PolicyEval, SftConfig, TrainSettings
 from app.training.errors import TrainingInputError
-from app.training.loading import load_causal_lm, load_tokenizer, peft_config, resolve_model
+from app.training.loading import base_and_tokenizer, load_causal_lm, peft_config
 from app.training.policy_eval import compare_policies, response_logprobs
 from app.training.session import RunSession, TrainingResult
 from app.training.snapshot import (
@@ -97,7 +97,7 @@ def train_sft(
     from trl import SFTConfig as TrlSftConfig
     from trl import SFTTrainer
 
-    tok = load_tokenizer(resolve_model(settings.tokenizer or settings.base_model, "tokenizer"))
+    _, tok = base_and_tokenizer(settings)
     session.reporter.phase("train", *phase)
     policy = load_causal_lm(settings.base_model, tok, settings.precision, "base model")
     args = training_arguments(

@@ -19,11 +19,10 @@ from app.training.arguments import training_arguments
 from app.training.config import RewardModelConfig
 from app.training.errors import TrainingInputError
 from app.training.loading import (
+    base_and_tokenizer,
     disable_dropout,
     load_model,
-    load_tokenizer,
     match_tokenizer,
-    resolve_model,
     with_lora,
 )
 from app.training.scoring import pad_batch
@@ -211,7 +210,7 @@ def train_span_rewards(
         labels += [label for label in row_labels or [] if label not in labels]
     if not labels:
         raise TrainingInputError("the spans snapshot names no span labels.")
-    tok = load_tokenizer(resolve_model(config.tokenizer or config.base_model, "tokenizer"))
+    source, tok = base_and_tokenizer(config)
     if not tok.is_fast:
         raise TrainingInputError(
             "span rewards need a fast tokenizer (tokenizer.json) to map tokens to characters."
@@ -229,7 +228,7 @@ def train_span_rewards(
     session.reporter.phase("train", 0.0, 0.9)
     model = load_model(
         AutoModelForTokenClassification,
-        resolve_model(config.base_model, "base model"),
+        source,
         config.precision,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
