@@ -6,6 +6,7 @@ and whether this process is the one that writes (rank 0 under `accelerate launch
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +32,12 @@ class TrainingResult:
 
 
 def is_main_process() -> bool:
-    """Rank 0 of a distributed launch, or the only process."""
-    from accelerate import PartialState
+    """Rank 0 of a distributed launch (torchrun and accelerate set RANK), or the only process.
 
-    return bool(PartialState().is_main_process)
+    Read from the environment: creating accelerate's PartialState here, before the trainer's
+    arguments do, would fix its device choice too early (a CPU run would not become MULTI_CPU).
+    """
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def quiet_progress_bars() -> None:
