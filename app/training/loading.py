@@ -98,6 +98,8 @@ def load_model(
     auto_class: Any, source: ModelSource, precision: Precision, **kwargs: Any
 ) -> PreTrainedModel:
     """`auto_class.from_pretrained` on the source, as a clear ModelNotFound when it fails."""
+    if source.gguf_file:
+        kwargs.update(_gguf_dense(source.gguf_file))
     try:
         model: PreTrainedModel = auto_class.from_pretrained(
             str(source.folder), dtype=torch_dtype(precision), **source.kwargs(), **kwargs
@@ -106,7 +108,22 @@ def load_model(
         raise ModelNotFound(
             f"{source.label} could not be loaded as {auto_class.__name__}: {exc}"
         ) from exc
+    quantizer = getattr(model, "hf_quantizer", None)
+    if source.gguf_file and quantizer is not None:
+        # The weights are dense tensors now; without the marker the model trains and saves
+        # like any other (the Trainer refuses "quantized" models outright).
+        quantizer.remove_quantization_config(model)
     return model
+
+
+def _gguf_dense(gguf_file: str) -> dict[str, Any]:
+    """Ask transformers to unpack every GGUF weight into a dense tensor: training needs them so.
+    (transformers 5 can keep quantized blocks for inference; earlier versions always unpack.)"""
+    try:
+        from transformers import GgufConfig
+    except ImportError:
+        return {}
+    return {"quantization_config": GgufConfig(gguf_file=gguf_file, dequantize=True)}
 
 
 def match_tokenizer(model: PreTrainedModel, tok: PreTrainedTokenizerBase) -> None:

@@ -198,6 +198,108 @@ def save_tiny_model(folder: Path, words: list[str], *, seed: int = 0, n_embd: in
     return folder
 
 
+def save_tiny_gguf(folder: Path, words: list[str], *, quantized: bool = False) -> tuple[Path, Any]:
+    """A random 2-layer Llama with a byte-level BPE tokenizer, written as llama.cpp writes a
+    GGUF file (q/k rows permuted, tokenizer in the metadata; Q8_0 weights if `quantized`).
+    Returns the file and the source model, whose logits the loaded file must reproduce."""
+    import gguf
+    import numpy as np
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(
+        [*words, "user: assistant:\n"],
+        trainers.BpeTrainer(
+            vocab_size=400,
+            special_tokens=["<|endoftext|>", "<|pad|>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
+    tokens = [t for t, _ in sorted(tok.get_vocab().items(), key=lambda kv: kv[1])]
+    merges = [" ".join(m) for m in json.loads(tok.to_str())["model"]["merges"]]
+    heads, hidden = 2, 32
+    config = LlamaConfig(
+        vocab_size=len(tokens),
+        hidden_size=hidden,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=256,
+        tie_word_embeddings=True,
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=1,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config).eval()
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ("tiny-q8_0.gguf" if quantized else "tiny-f32.gguf")
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_name("tiny-llama")
+    w.add_context_length(256)
+    w.add_embedding_length(hidden)
+    w.add_block_count(2)
+    w.add_feed_forward_length(64)
+    w.add_head_count(heads)
+    w.add_head_count_kv(heads)
+    w.add_layer_norm_rms_eps(config.rms_norm_eps)
+    w.add_rope_dimension_count(hidden // heads)
+    w.add_rope_freq_base(10000.0)
+    w.add_vocab_size(len(tokens))
+    w.add_tokenizer_model("gpt2")
+    w.add_token_list(tokens)
+    w.add_token_types([3 if t.startswith("<|") else 1 for t in tokens])
+    w.add_token_merges(merges)
+    w.add_bos_token_id(0)
+    w.add_eos_token_id(0)
+    w.add_pad_token_id(1)
+    w.add_chat_template(CHAT_TEMPLATE)
+    names = {
+        "model.embed_tokens.weight": "token_embd.weight",
+        "model.norm.weight": "output_norm.weight",
+    }
+    parts = [
+        ("input_layernorm", "attn_norm"),
+        ("self_attn.q_proj", "attn_q"),
+        ("self_attn.k_proj", "attn_k"),
+        ("self_attn.v_proj", "attn_v"),
+        ("self_attn.o_proj", "attn_output"),
+        ("post_attention_layernorm", "ffn_norm"),
+        ("mlp.gate_proj", "ffn_gate"),
+        ("mlp.up_proj", "ffn_up"),
+        ("mlp.down_proj", "ffn_down"),
+    ]
+    for i in range(2):
+        for hf, gg in parts:
+            names[f"model.layers.{i}.{hf}.weight"] = f"blk.{i}.{gg}.weight"
+    for key, value in model.state_dict().items():
+        if key not in names:
+            continue  # lm_head: tied to the embeddings
+        a = value.numpy().astype(np.float32)
+        if "q_proj" in key or "k_proj" in key:  # llama.cpp's rotary layout
+            a = (
+                a.reshape(heads, 2, a.shape[0] // heads // 2, *a.shape[1:])
+                .swapaxes(1, 2)
+                .reshape(a.shape)
+            )
+        if quantized and a.ndim == 2 and "embed" not in key:
+            q8 = gguf.GGMLQuantizationType.Q8_0
+            w.add_tensor(names[key], gguf.quants.quantize(a, q8), raw_dtype=q8)
+        else:
+            w.add_tensor(names[key], a)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path, model
+
+
 # -- snapshot folders --------------------------------------------------------------------------
 
 
