@@ -33,3 +33,9 @@ def resume_checkpoint(state: dict[str, Any], work_dir: Path, checkpoints: Path) 
             if match and child.is_dir() and _complete(child):
                 found.append((int(match.group(1)), child))
     return max(found)[1] if found else None
+
+
+def resume_step(checkpoint: Path | None) -> int | None:
+    """The step a checkpoint folder was written at."""
+    match = _CHECKPOINT.match(checkpoint.name) if checkpoint is not None else None
+    return int(match.group(1)) if match else None

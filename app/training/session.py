@@ -17,8 +17,9 @@ from pydantic import BaseModel
 from app.jobs.context import JobContext
 from app.training.artifacts import METRICS, ArtifactWriter
 from app.training.callback import trainer_callback
-from app.training.checkpoints import resume_checkpoint
+from app.training.checkpoints import resume_checkpoint, resume_step
 from app.training.config import Lora
+from app.training.errors import TrainingInputError
 from app.training.loading import unwrap_for_saving
 from app.training.reporter import Reporter
 
@@ -40,6 +41,12 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def torch_available_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 def quiet_progress_bars() -> None:
     """Progress goes to the job; console bars would only fill the worker's log."""
     import datasets
@@ -55,6 +62,7 @@ class RunSession:
     out_dir: Path
     reporter: Reporter
     is_main: bool
+    speed: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def start(cls, ctx: JobContext, out_dir: Path, *, report_every_s: float = 2.0) -> RunSession:
@@ -69,27 +77,49 @@ class RunSession:
     def train(self, trainer: Any) -> None:
         """Train from the newest complete checkpoint of an earlier attempt, if any; a cancel
         request stops at the end of a step and raises JobCancelled here."""
+        if getattr(trainer, "is_fsdp_enabled", False) and hasattr(trainer.model, "peft_config"):
+            raise TrainingInputError(
+                "LoRA under FSDP is not supported here: launch LoRA runs with DDP (--multi_gpu)"
+                " or train every weight under FSDP."
+            )
         resume = resume_checkpoint(
             self.reporter.state, self.ctx.work_dir, Path(trainer.args.output_dir)
         )
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)  # the loss goes to the job, not to stdout
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        out = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         self.reporter.raise_if_cancelled()
+        runtime = float(out.metrics.get("train_runtime", 0.0))
+        self.speed = {
+            "train_runtime_s": runtime,
+            # This attempt's own steps: a resumed run counts from its checkpoint.
+            "train_steps_per_s": (trainer.state.global_step - (resume_step(resume) or 0)) / runtime
+            if runtime
+            else 0.0,
+        }
 
     def final_model(self, trainer: Any) -> Any:
-        """The trained model, whole, on the writing process (all ranks must call this)."""
+        """The trained model, whole, on the writing process (every rank must call this).
+
+        Under FSDP the weights are sharded over the ranks: the trainer gathers them into a full
+        checkpoint (a collective call), which rank 0 loads back as one model.
+        """
         accelerator = trainer.accelerator
         accelerator.wait_for_everyone()
-        if getattr(trainer, "is_fsdp_enabled", False):
-            # Shards are gathered into a full state dict by every rank together.
-            state = accelerator.get_state_dict(trainer.model)
-            model = accelerator.unwrap_model(trainer.model)
-            if self.is_main:
-                model.load_state_dict(state, strict=False)
-            return model
-        return accelerator.unwrap_model(trainer.model)
+        if not getattr(trainer, "is_fsdp_enabled", False):
+            return accelerator.unwrap_model(trainer.model)
+        gathered = self.ctx.work_dir / "gathered"
+        trainer.save_model(str(gathered))
+        accelerator.wait_for_everyone()
+        if not self.is_main:
+            return None
+        (gathered / "training_args.bin").unlink(missing_ok=True)  # a pickle: never published
+        model = accelerator.unwrap_model(trainer.model)
+        reloaded = type(model).from_pretrained(str(gathered))
+        if torch_available_cuda():
+            reloaded.to("cuda")
+        return reloaded
 
     def publish(
         self,
@@ -111,6 +141,7 @@ class RunSession:
                 writer.save_model(unwrap_for_saving(model, lora), tokenizer)
             if write is not None:
                 write(writer)
+            metrics = {**metrics, **self.speed}
             writer.write_json(METRICS, metrics)
             record = {
                 "kind": kind,
