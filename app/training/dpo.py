@@ -18,7 +18,7 @@ from app.training.config import DpoConfig
 from app.training.errors import TrainingInputError
 from app.training.loading import base_and_tokenizer, load_causal_lm, peft_config, resolve_model
 from app.training.policy_eval import compare_policies, response_logprobs
-from app.training.session import RunSession, TrainingResult
+from app.training.session import RunSession, TrainingResult, loss_curve
 from app.training.snapshot import Snapshot, require_schema, split_by, unique_prompts
 
 PAIR_COLUMNS = ["prompt", "chosen", "rejected", "item_id"]
@@ -94,7 +94,7 @@ def train_dpo(config: DpoConfig, snapshot: Snapshot, session: RunSession) -> Tra
     metrics: dict[str, Any] = {
         "train_pairs": train_rows.num_rows,
         "steps": trainer.state.global_step,
-        "loss_curve": session.reporter.curve,
+        "loss_curve": loss_curve(trainer),
     }
     held = held_rows.to_pylist()
     if held:

@@ -25,7 +25,7 @@ from app.training.loading import (
     with_lora,
 )
 from app.training.scoring import encode_scored, pad_batch, score_pairs
-from app.training.session import RunSession, TrainingResult
+from app.training.session import RunSession, TrainingResult, loss_curve
 from app.training.snapshot import Snapshot, split_by
 
 if TYPE_CHECKING:
@@ -168,7 +168,7 @@ def train_plackett_luce(
         "objective": "plackett_luce",
         "train_items": len(train),
         "steps": trainer.state.global_step,
-        "loss_curve": session.reporter.curve,
+        "loss_curve": loss_curve(trainer),
     }
     held = [r for r in rows if r["item_id"] in held_ids]
     if held:

@@ -29,6 +29,12 @@ CURVE_KEYS = (
 )
 
 
+def curve_point(logs: Mapping[str, Any]) -> dict[str, float] | None:
+    """The loss-curve values of a trainer log line, or None for lines without a loss."""
+    point = {k: float(logs[k]) for k in CURVE_KEYS if isinstance(logs.get(k), int | float)}
+    return point if "loss" in point else None
+
+
 class Reporter:
     def __init__(
         self,
@@ -43,7 +49,6 @@ class Reporter:
         self.clock = clock
         self.is_main = is_main  # only one process of a distributed run talks to the job
         self.cancel_requested = False
-        self.curve: list[dict[str, float]] = []
         self._span = (0.0, 1.0)
         self._phase = "train"
         self._last_report = -math.inf
@@ -83,11 +88,10 @@ class Reporter:
         self.report(step / max_steps if max_steps else 0.0, detail)
 
     def logged(self, step: int, max_steps: int, logs: Mapping[str, Any]) -> None:
-        """A trainer log line: a loss-curve point, reported at once."""
-        point = {k: float(logs[k]) for k in CURVE_KEYS if isinstance(logs.get(k), int | float)}
-        if "loss" not in point:
-            return  # evaluation and end-of-training summaries are not curve points
-        self.curve.append({"step": float(step), **point})
+        """A trainer log line with a loss: reported at once."""
+        point = curve_point(logs)
+        if point is None:
+            return  # the end-of-training summary has no loss
         detail = {"step": step, "max_steps": max_steps, **point}
         self.report(step / max_steps if max_steps else 0.0, detail, force=True)
 

@@ -24,7 +24,7 @@ from app.training.loading import (
     peft_config,
 )
 from app.training.scoring import score_pairs
-from app.training.session import RunSession, TrainingResult
+from app.training.session import RunSession, TrainingResult, loss_curve
 from app.training.snapshot import Snapshot, require_schema, split_by
 
 PAIR_COLUMNS = ["prompt", "chosen", "rejected", "item_id"]
@@ -99,7 +99,7 @@ def train_bradley_terry(
         "train_pairs": train_rows.num_rows,
         "train_pairs_used": trainer.train_dataset.num_rows,  # TRL drops pairs over max_length
         "steps": trainer.state.global_step,
-        "loss_curve": session.reporter.curve,
+        "loss_curve": loss_curve(trainer),
     }
     if held_rows.num_rows:
         held = held_rows.to_pylist()

@@ -21,7 +21,7 @@ from app.training.checkpoints import resume_checkpoint, resume_step
 from app.training.config import Lora
 from app.training.errors import TrainingInputError
 from app.training.loading import unwrap_for_saving
-from app.training.reporter import Reporter
+from app.training.reporter import Reporter, curve_point
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,17 @@ def is_main_process() -> bool:
     arguments do, would fix its device choice too early (a CPU run would not become MULTI_CPU).
     """
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def loss_curve(trainer: Any) -> list[dict[str, float]]:
+    """One point per logged step, from the trainer's own history: a resumed run's curve starts
+    at step 1 too (the history travels in the checkpoint)."""
+    out = []
+    for logs in trainer.state.log_history:
+        point = curve_point(logs)
+        if point is not None and "step" in logs:
+            out.append({"step": float(logs["step"]), **point})
+    return out
 
 
 def torch_available_cuda() -> bool:

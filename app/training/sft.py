@@ -27,7 +27,7 @@ from app.training.config import PolicyEval, SftConfig, TrainSettings
 from app.training.errors import TrainingInputError
 from app.training.loading import base_and_tokenizer, load_causal_lm, peft_config
 from app.training.policy_eval import compare_policies, response_logprobs
-from app.training.session import RunSession, TrainingResult
+from app.training.session import RunSession, TrainingResult, loss_curve
 from app.training.snapshot import (
     Snapshot,
     read_samples,
@@ -128,7 +128,7 @@ def train_sft(
         **(metrics or {}),
         "train_examples": train_rows.num_rows,
         "steps": trainer.state.global_step,
-        "loss_curve": session.reporter.curve,
+        "loss_curve": loss_curve(trainer),
     }
     if held:
         out |= {

@@ -26,7 +26,7 @@ from app.training.loading import (
     with_lora,
 )
 from app.training.scoring import pad_batch
-from app.training.session import RunSession, TrainingResult
+from app.training.session import RunSession, TrainingResult, loss_curve
 from app.training.snapshot import Snapshot, split_by
 
 if TYPE_CHECKING:
@@ -261,7 +261,7 @@ def train_span_rewards(
         "labels": labels,
         "train_responses": len(train),
         "steps": trainer.state.global_step,
-        "loss_curve": session.reporter.curve,
+        "loss_curve": loss_curve(trainer),
     }
     if held:
         probs = token_probabilities(final, held, pad_id)

@@ -86,6 +86,8 @@ def test_a_killed_run_resumes_from_its_checkpoint(setup: tuple[Path, Path], tmp_
     steps = ctx.steps_reported()
     assert steps[0] == 5 and steps[-1] == 12  # continued, not restarted
     assert result.metrics["steps"] == 12
+    # The loss curve spans both attempts (the history travels in the checkpoint).
+    assert [p["step"] for p in result.metrics["loss_curve"]] == [2, 4, 6, 8, 10, 12]
 
     # The same weights as a run that was never interrupted.
     whole = run_training(
