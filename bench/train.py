@@ -19,7 +19,7 @@ Sampling: best_of_n (n samples per prompt, scored by the reward model just train
 Backend that calls `generate` on a model in this process, against the same `generate` calls made
 directly: tokens generated per second of sampling.
 
-    .venv/bin/python bench/train.py                 # about 3 minutes on 2 cores
+    .venv/bin/python bench/train.py                 # 3 to 10 minutes on 2 cores
     .venv/bin/python bench/train.py --steps 200 --n-embd 256 --layers 6 --repeat 3
 
 Prints numbers and ratios; asserts nothing. Nothing is downloaded.
@@ -326,8 +326,13 @@ def main() -> None:
     plain: list[dict[str, float]] = []
     lib: list[dict[str, float]] = []
     for i in range(args.repeat):
-        plain.append(plain_trl(model_dir, snap, root / f"plain-{i}", args))
-        lib.append(library(model_dir, snap, root / f"lib-{i}", args))
+        # Alternate which goes first, so that neither always meets the warmer machine.
+        order = ("plain", "lib") if i % 2 == 0 else ("lib", "plain")
+        for which in order:
+            if which == "plain":
+                plain.append(plain_trl(model_dir, snap, root / f"plain-{i}", args))
+            else:
+                lib.append(library(model_dir, snap, root / f"lib-{i}", args))
     best_plain = max(plain, key=lambda r: r["steps_per_s"])
     best_lib = max(lib, key=lambda r: r["steps_per_s"])
     print(
@@ -347,10 +352,13 @@ def main() -> None:
     raw: list[dict[str, float]] = []
     bon: list[dict[str, float]] = []
     for i in range(args.repeat):
-        raw.append(raw_sampling(model_dir, snap, args))
+        if i % 2:
+            raw.append(raw_sampling(model_dir, snap, args))
         bon.append(
             library_sampling(model_dir, root / "lib-0" / "rm", snap, root / f"bon-{i}", args)
         )
+        if not i % 2:
+            raw.append(raw_sampling(model_dir, snap, args))
     best_raw = max(r["tokens_per_s"] for r in raw)
     best_bon = max(bon, key=lambda r: r["tokens_per_s"])
     print(

@@ -17,7 +17,7 @@ from app.training.config import ExpertIterationConfig
 from app.training.run_types import BackendFactory
 from app.training.sampling import sample_once, sampling_speed, snapshot_prompts
 from app.training.session import RunSession, TrainingResult
-from app.training.sft import train_sft
+from app.training.sft import sft_rows, train_sft
 from app.training.snapshot import SAMPLES, Snapshot, held_out_keys
 
 
@@ -70,7 +70,7 @@ def run_expert_iteration(
     return train_sft(
         config,
         evaluation,
-        kept.select(["prompt", "completion"]),
+        sft_rows(kept.select(["prompt", "completion"])),
         [],
         eval_prompts,
         session,

@@ -26,7 +26,7 @@ from app.training.artifacts import RUN_RECORD, ArtifactWriter
 from app.training.config import PolicyEval, SftConfig, TrainSettings
 from app.training.errors import TrainingInputError
 from app.training.loading import base_and_tokenizer, load_causal_lm, peft_config
-from app.training.policy_eval import compare_policies, response_logprobs
+from app.training.policy_eval import compare_policies, response_logprobs, response_of
 from app.training.session import RunSession, TrainingResult, loss_curve
 from app.training.snapshot import (
     Snapshot,
@@ -65,7 +65,16 @@ def sample_examples(folder: Path) -> tuple[pa.Table, dict[str, Any]]:
         raise TrainingInputError(f"{folder}/samples.parquet marks no sample as best.")
     record_path = folder / RUN_RECORD
     record = orjson.loads(record_path.read_bytes()) if record_path.is_file() else {}
-    return kept.select(["prompt", "completion", "prompt_id"]), record
+    return sft_rows(kept.select(["prompt", "completion", "prompt_id"])), record
+
+
+def sft_rows(samples: pa.Table) -> pa.Table:
+    """Sampled texts as SFT targets: chat prompts get the text as the assistant's message
+    (TRL's conversational prompt-completion format), text prompts keep it as text."""
+    rows = samples.to_pylist()
+    for row in rows:
+        row["completion"] = response_of(row["prompt"], row["completion"])
+    return pa.Table.from_pylist(rows)
 
 
 def heldout_nll(model: Any, tok: Any, rows: list[dict[str, Any]]) -> float:

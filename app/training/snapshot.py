@@ -113,8 +113,9 @@ def read_samples(folder: Path | str) -> pa.Table:
 
 
 def held_out_keys(keys: list[Any], fraction: float, seed: int) -> set[Any]:
-    """Which keys (item ids) are held out: a seeded draw of ceil(fraction * n), never all."""
-    unique = sorted(set(keys), key=repr)
+    """Which keys (item ids) are held out: a seeded draw of ceil(fraction * n), never all.
+    Rows without a key always train."""
+    unique = sorted({k for k in keys if k is not None})
     if fraction <= 0 or len(unique) < 2:
         return set()
     k = min(len(unique) - 1, max(1, math.ceil(fraction * len(unique))))
@@ -127,7 +128,7 @@ def split_by(table: pa.Table, key: str, fraction: float, seed: int) -> tuple[pa.
     held = held_out_keys(keys, fraction, seed)
     if not held:
         return table, table.slice(0, 0)
-    mask = pc.is_in(table.column(key), value_set=pa.array(sorted(held, key=repr)))
+    mask = pc.fill_null(pc.is_in(table.column(key), value_set=pa.array(sorted(held))), False)
     return table.filter(pc.invert(mask)), table.filter(mask)
 
 

@@ -121,3 +121,18 @@ def test_file_context_stops_when_the_launching_process_is_gone(
     assert FileContext(tmp_path).cancelled()
     monkeypatch.setenv(PARENT_PID_ENV, str(os.getpid()))
     assert not FileContext(tmp_path).cancelled()
+
+
+def test_held_out_split_keeps_items_whole_and_rows_without_item_train() -> None:
+    import pyarrow as pa
+
+    from app.training.snapshot import split_by
+
+    table = pa.table({"item_id": [1, 1, 2, 3, 3, 3, 4, None], "x": list(range(8))})
+    train, held = split_by(table, "item_id", 0.5, seed=0)
+    assert train.num_rows + held.num_rows == 8
+    held_items = set(held.column("item_id").to_pylist())
+    assert len(held_items) == 2 and not held_items & set(train.column("item_id").to_pylist())
+    assert None in train.column("item_id").to_pylist()
+    assert split_by(table, "item_id", 0.5, seed=0)[1].equals(held)  # seeded
+    assert split_by(table, "item_id", 0.0, seed=0)[1].num_rows == 0

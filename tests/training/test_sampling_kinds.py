@@ -13,7 +13,7 @@ from tests.training.helpers import require_train_extra
 pytestmark = pytest.mark.train
 require_train_extra()
 
-from app.exports.schemas import Schema  # noqa: E402
+from app.exports.schemas import Schema, Style  # noqa: E402
 from app.training.config import (  # noqa: E402
     BestOfNConfig,
     ExpertIterationConfig,
@@ -101,7 +101,17 @@ def test_best_of_n_beats_a_random_pick_of_the_same_samples(
     assert len(opened) == 1 and opened[0].requests == 30
 
 
-def test_sft_on_best_of_n_samples(models: dict[str, Path], prompts: Path, tmp_path: Path) -> None:
+def test_sft_on_best_of_n_samples_of_chat_prompts(models: dict[str, Path], tmp_path: Path) -> None:
+    rows = [
+        {
+            **r,
+            "prompt": [{"role": "user", "content": r["prompt"]}],
+            "chosen": [{"role": "assistant", "content": r["chosen"]}],
+            "rejected": [{"role": "assistant", "content": r["rejected"]}],
+        }
+        for r in preference_rows(40, seed=3)
+    ]
+    prompts = write_snapshot(tmp_path / "chat", Schema.preference, rows, style=Style.conversational)
     bon = BestOfNConfig(
         policy=str(models["policy"]),
         reward_model=str(models["rm"]),
@@ -121,10 +131,13 @@ def test_sft_on_best_of_n_samples(models: dict[str, Path], prompts: Path, tmp_pa
         max_length=64,
         evaluation=PolicyEval(prompts=2, max_new_tokens=4),
     )
+    samples = pq.read_table(tmp_path / "bon" / "samples.parquet").to_pylist()
+    assert samples[0]["prompt"][0]["role"] == "user"  # sampled through the chat template
     m = run_training(
         sft, tmp_path / "bon", tmp_path / "sft", MemoryContext(tmp_path / "w2")
     ).metrics
     assert m["train_examples"] == 16 and m["heldout_examples"] == 4 and m["steps"] == 4
+    assert m["heldout_nll"] > 0 and m["eval_prompts"] == 2
     assert (tmp_path / "sft" / "model.safetensors").is_file()
 
 
