@@ -7,6 +7,7 @@ and whether this process is the one that writes (rank 0 under `accelerate launch
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,11 +100,14 @@ class RunSession:
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)  # the loss goes to the job, not to stdout
+        cpu = time.process_time()
         out = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         self.reporter.raise_if_cancelled()
         runtime = float(out.metrics.get("train_runtime", 0.0))
         self.speed = {
             "train_runtime_s": runtime,
+            # CPU seconds of this process (all its threads): what a step costs on a shared host.
+            "train_cpu_s": time.process_time() - cpu,
             # This attempt's own steps: a resumed run counts from its checkpoint.
             "train_steps_per_s": (trainer.state.global_step - (resume_step(resume) or 0)) / runtime
             if runtime
