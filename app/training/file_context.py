@@ -107,3 +107,10 @@ class FileContext:
             " writes the run's effects"
         )
         yield  # pragma: no cover
+
+    @contextlib.contextmanager
+    def complete(self, result: Mapping[str, Any]) -> Iterator[Session]:
+        raise RuntimeError(
+            "a launched training process cannot complete the job; the job's own process does"
+        )
+        yield  # pragma: no cover
