@@ -40,7 +40,8 @@ class TransformersParams(BackendParams):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     batch_size: int = Field(default=8, ge=1, le=512)
     gguf_file: str | None = None  # which GGUF file of a folder holding several
-    threads: int | None = Field(default=None, ge=1)  # CPU threads for torch (default: torch's)
+    # torch's CPU threads for this process while generating (default: torch's own choice).
+    threads: int | None = Field(default=None, ge=1)
 
 
 @dataclass
@@ -56,8 +57,6 @@ def _load(files: ModelFiles, params: TransformersParams) -> _Loaded:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if params.threads:
-        torch.set_num_threads(params.threads)
     if params.dtype == "auto":
         dtype: Any = torch.float32 if params.device == "cpu" else "auto"
     else:
@@ -167,6 +166,8 @@ class TransformersBackend:
         config = cast(Any, GenerationConfig)(**options)
         started = time.perf_counter()
         with loaded.lock:
+            if self.params.threads:
+                torch.set_num_threads(self.params.threads)
             if sp.seed is not None:
                 torch.manual_seed(sp.seed)
             try:

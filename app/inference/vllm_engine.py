@@ -78,7 +78,11 @@ def _load(files: ModelFiles, params: VLLMParams) -> _Engine:
 
 
 def _unload(engine: _Engine) -> None:
-    # vLLM frees its workers and memory when the engine is collected; drop our references.
+    # Stop the engine's core process now rather than whenever the engine is collected.
+    core = getattr(getattr(engine.llm, "llm_engine", None), "engine_core", None)
+    shutdown = getattr(core, "shutdown", None)
+    if callable(shutdown):
+        shutdown()
     engine.llm = None
 
 

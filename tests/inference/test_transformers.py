@@ -34,12 +34,17 @@ QUESTIONS = [
 
 @pytest.fixture(scope="module")
 def smol() -> Iterator[TransformersBackend]:
+    # One torch thread: on a busy 2-core machine, two OpenMP threads spin-wait for each
+    # other and a forward pass takes ten times longer (`threads` sets torch's process-wide
+    # count, restored afterwards).
+    threads = torch.get_num_threads()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_HUB_OFFLINE", "1")
-        backend = registry.create("transformers", SMOLLM2, {"batch_size": 4})
+        backend = registry.create("transformers", SMOLLM2, {"batch_size": 4, "threads": 1})
         assert isinstance(backend, TransformersBackend)
         yield backend
     cache.clear_model_cache()
+    torch.set_num_threads(threads)
 
 
 def chat(question: str, **sampling: object) -> GenerationRequest:
@@ -59,7 +64,7 @@ def test_chat_template_is_applied_and_the_model_answers(smol: TransformersBacken
 
 def test_batched_greedy_text_equals_one_by_one(smol: TransformersBackend) -> None:
     batched = [c.text for [c] in smol.generate([chat(q) for q in QUESTIONS])]
-    one_by_one = registry.create("transformers", SMOLLM2, {"batch_size": 1})
+    one_by_one = registry.create("transformers", SMOLLM2, {"batch_size": 1, "threads": 1})
     single = [one_by_one.generate([chat(q)])[0][0].text for q in QUESTIONS]
     assert batched == single
     assert len(set(batched)) == len(QUESTIONS)
