@@ -113,11 +113,12 @@ def create(
     if not model:
         raise InvalidBackendParams("A backend needs a model.", field="model")
     backend_spec = spec(name)
-    checked = (
-        params
-        if isinstance(params, backend_spec.params)
-        else validate_params(name, params if isinstance(params, Mapping) else None)
-    )
+    if isinstance(params, backend_spec.params):
+        checked: BackendParams = params
+    else:
+        # Another backend's parameter model is checked as a mapping: its keys may not fit.
+        raw = params.model_dump() if isinstance(params, BaseModel) else params
+        checked = validate_params(name, raw)
     return backend_spec.factory(model, checked)
 
 

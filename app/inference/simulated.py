@@ -25,7 +25,8 @@ orders of a position swap agree on sure items and may disagree on unsure ones, a
 judges. Reported confidence is `confidence_sure` or `confidence_unsure` (± 0.03).
 
 Everything is drawn from the seed and the item, so a judge answers the same question the same
-way every time. Completions name the model `simulated:<seed>`.
+way every time. Completions name the model `simulated:<seed>`; their token counts are counts
+of words and punctuation marks.
 """
 
 from __future__ import annotations
@@ -170,10 +171,8 @@ class SimulatedJudge:
         tokens_in = len(_WORD.findall(prompt_text))
         completions = []
         for sample in range(request.params.n):
-            rng = random.Random(
-                f"{self.params.seed}|{item}|{'/'.join(str(r.get('id')) for r in responses)}"
-                f"|{request.params.seed}|{sample}"
-            )
+            shown = "/".join(str(r.get("id", r.get("text"))) for r in responses)
+            rng = random.Random(f"{self.params.seed}|{item}|{shown}|{request.params.seed}|{sample}")
             if kind in ("pairwise", "ranking"):
                 text, logprobs = self._order(ctx, truth, item, accuracy, rng)
             elif kind == "span":

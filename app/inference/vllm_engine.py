@@ -151,6 +151,10 @@ class VLLMBackend:
                 logprobs = None
                 if request.params.top_logprobs is not None and sample.logprobs is not None:
                     logprobs = _logprobs(ids, sample.logprobs, request.params.top_logprobs)
+                    if isinstance(sample.stop_reason, str):
+                        # Stopped by a stop string: vLLM cut the text, not the tokens.
+                        logprobs = _within(logprobs, len(sample.text))
+                        ids = ids[: len(logprobs)]
                 completions.append(
                     Completion(
                         text=sample.text,
@@ -179,6 +183,17 @@ def _logprobs(ids: list[int], positions: Any, k: int) -> tuple[TokenLogprob, ...
         )
         entries.append(TokenLogprob(str(chosen.decoded_token), float(chosen.logprob), top[:k]))
     return tuple(entries)
+
+
+def _within(logprobs: tuple[TokenLogprob, ...], length: int) -> tuple[TokenLogprob, ...]:
+    """The leading tokens whose text fits in the first `length` characters."""
+    kept, used = [], 0
+    for entry in logprobs:
+        used += len(entry.token)
+        if used > length:
+            break
+        kept.append(entry)
+    return tuple(kept)
 
 
 @register(

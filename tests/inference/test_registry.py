@@ -69,6 +69,12 @@ def test_good_parameters_come_back_with_their_defaults() -> None:
     assert registry.validate_params("vllm", None).model_dump()["tensor_parallel_size"] == 1
 
 
+def test_another_backends_parameters_are_checked_as_a_mapping() -> None:
+    openai_params = registry.validate_params("openai", {"base_url": "http://x/v1"})
+    with pytest.raises(InvalidBackendParams, match="base_url: unknown parameter"):
+        registry.create("simulated", "simulated", openai_params)
+
+
 def test_create_needs_a_model() -> None:
     with pytest.raises(InvalidBackendParams, match="needs a model"):
         registry.create("openai", "", {"base_url": "http://x/v1"})

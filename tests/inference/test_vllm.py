@@ -104,8 +104,13 @@ def test_plain_prompts_stop_and_length(engine: VLLMBackend) -> None:
     [[short], [stopped]] = engine.generate(
         [
             GenerationRequest(prompt=prompt, params=SamplingParams(max_tokens=2)),
-            GenerationRequest(prompt=prompt, params=SamplingParams(max_tokens=8, stop=(".",))),
+            GenerationRequest(
+                prompt=prompt, params=SamplingParams(max_tokens=8, stop=(".",), top_logprobs=0)
+            ),
         ]
     )
     assert short.finish_reason == "length" and short.tokens_out == 2
     assert stopped.finish_reason == "stop" and "." not in stopped.text and "Paris" in stopped.text
+    assert stopped.logprobs is not None
+    assert "".join(t.token for t in stopped.logprobs) == stopped.text
+    assert stopped.tokens_out == len(stopped.logprobs)
