@@ -50,11 +50,15 @@ _builtins_loaded = False
 
 
 class UnknownBackend(Invalid):
-    pass
+    code = "unknown_backend"
 
 
 class InvalidBackendParams(Invalid):
-    pass
+    code = "invalid_backend_params"
+
+
+class InvalidSamplingParams(Invalid):
+    code = "invalid_sampling_params"
 
 
 def register(
@@ -127,7 +131,7 @@ def sampling_params(values: Mapping[str, Any]) -> SamplingParams:
     known = set(SamplingParams.__dataclass_fields__)
     unknown = sorted(set(values) - known)
     if unknown:
-        raise Invalid(
+        raise InvalidSamplingParams(
             f"Unknown sampling parameters: {', '.join(unknown)}; "
             f"known: {', '.join(sorted(known))}.",
             field="sampling",
@@ -136,20 +140,24 @@ def sampling_params(values: Mapping[str, Any]) -> SamplingParams:
     if "stop" in kwargs:
         stop = kwargs["stop"]
         if not isinstance(stop, list | tuple) or not all(isinstance(s, str) for s in stop):
-            raise Invalid("sampling.stop must be a list of strings.", field="sampling")
+            raise InvalidSamplingParams(
+                "sampling.stop must be a list of strings.", field="sampling"
+            )
         kwargs["stop"] = tuple(stop)
     for key in ("n", "max_tokens", "seed", "top_logprobs"):
         value = kwargs.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise Invalid(f"sampling.{key} must be an integer.", field="sampling")
+            raise InvalidSamplingParams(f"sampling.{key} must be an integer.", field="sampling")
     for key in ("temperature", "top_p"):
         value = kwargs.get(key)
         if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
-            raise Invalid(f"sampling.{key} must be a number.", field="sampling")
+            raise InvalidSamplingParams(f"sampling.{key} must be a number.", field="sampling")
     try:
         return SamplingParams(**kwargs)
     except ValueError as exc:
-        raise Invalid(f"Invalid sampling parameters: {exc}.", field="sampling") from None
+        raise InvalidSamplingParams(
+            f"Invalid sampling parameters: {exc}.", field="sampling"
+        ) from None
 
 
 def _describe(exc: ValidationError) -> str:

@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 
 from app.config import get_settings
-from app.errors import Invalid
 from app.inference import cache, registry
 from app.inference.base import ChatMessage, GenerationRequest, SamplingParams
 from app.inference.paths import resolve
-from app.inference.registry import InvalidBackendParams, UnknownBackend
+from app.inference.registry import InvalidBackendParams, InvalidSamplingParams, UnknownBackend
 
 
 def test_the_four_backends_are_registered() -> None:
@@ -26,7 +25,7 @@ def test_the_four_backends_are_registered() -> None:
 def test_an_unknown_backend_names_the_known_ones() -> None:
     with pytest.raises(UnknownBackend) as caught:
         registry.validate_params("anthropic", {})
-    assert caught.value.status_code == 422
+    assert caught.value.status_code == 422 and caught.value.code == "unknown_backend"
     assert caught.value.message == (
         "Unknown backend 'anthropic'; known backends: openai, simulated, transformers, vllm."
     )
@@ -91,7 +90,7 @@ def test_sampling_parameters_from_a_stored_mapping() -> None:
         ({"stop": "\n"}, "list of strings"),
         ({"top_logprobs": 50}, "between 0 and 20"),
     ):
-        with pytest.raises(Invalid, match=problem):
+        with pytest.raises(InvalidSamplingParams, match=problem):
             registry.sampling_params(bad)
 
 
