@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     db_max_overflow: int = 30
     # Worker threads for blocking work per process: more only adds GIL contention.
     threads: int = 8
+    # Local models (vllm, transformers) a worker process keeps loaded between jobs; loading
+    # another evicts the least recently used first, so a GPU never holds two by surprise.
+    inference_max_models: int = Field(default=1, ge=1)
 
     @field_validator("database_url")
     @classmethod

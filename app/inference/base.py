@@ -20,14 +20,33 @@ class ChatMessage:
 
 @dataclass(frozen=True, slots=True)
 class SamplingParams:
+    """How to sample one request. Hashable: backends batch together requests with equal params."""
+
     n: int = 1
-    temperature: float = 0.0
+    temperature: float = 0.0  # 0: greedy
     top_p: float = 1.0
     max_tokens: int = 256
+    # Makes sampling repeatable: the same seed and request give the same completions (on the
+    # same backend, model and hardware; transformers seeds the batch the request is in).
     seed: int | None = None
-    # How many alternatives to report per generated token (0: none, None: no logprobs at all).
+    # How many alternatives to report per generated token (0: only the chosen token's
+    # log-probability, None: no logprobs at all).
     top_logprobs: int | None = None
-    stop: tuple[str, ...] = ()
+    stop: tuple[str, ...] = ()  # generation ends before the first of these strings
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError("n must be at least 1")
+        if self.temperature < 0:
+            raise ValueError("temperature must not be negative")
+        if not 0 < self.top_p <= 1:
+            raise ValueError("top_p must be in (0, 1]")
+        if self.max_tokens < 1:
+            raise ValueError("max_tokens must be at least 1")
+        if self.top_logprobs is not None and not 0 <= self.top_logprobs <= 20:
+            raise ValueError("top_logprobs must be between 0 and 20")
+        if any(not s for s in self.stop):
+            raise ValueError("stop strings must not be empty")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +54,8 @@ class GenerationRequest:
     """One prompt: chat messages (chat templates applied by the backend) or a raw text prompt.
 
     `context` carries structured facts for backends that do not read text (the simulated judge
-    reads the shown order and the item's metadata there); real models ignore it.
+    reads the shown order and the item's metadata there, see `app.inference.context`); real
+    models ignore it.
     """
 
     messages: tuple[ChatMessage, ...] = ()
@@ -43,26 +63,45 @@ class GenerationRequest:
     params: SamplingParams = field(default_factory=SamplingParams)
     context: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if bool(self.messages) == (self.prompt is not None):
+            raise ValueError("a request has either chat messages or a prompt, not both or none")
+
 
 @dataclass(frozen=True, slots=True)
 class TokenLogprob:
-    token: str
+    token: str  # the token's text as decoded
     logprob: float
-    top: tuple[tuple[str, float], ...] = ()  # the most likely alternatives at this position
+    top: tuple[tuple[str, float], ...] = ()  # the most likely alternatives here, best first
 
 
 @dataclass(frozen=True, slots=True)
 class Completion:
+    """One sampled answer.
+
+    `tokens_in` is the prompt's length, the same on each of a request's `n` completions (count
+    it once per request for costs); `tokens_out` this completion's own length; both 0 when a
+    server does not report usage. `latency_s` is how long the caller waited for it (the whole
+    batch it came in for local backends; retries included for servers). `model` names what
+    produced it: the served model's name, or `simulated:<seed>` for the simulated judge.
+    `logprobs` is None unless the request asked for them and the backend could give them;
+    a backend's end-of-sequence token is never in it.
+    """
+
     text: str
     tokens_in: int
     tokens_out: int
     latency_s: float
-    finish_reason: str = "stop"  # "stop" | "length"
+    model: str
+    finish_reason: str = "stop"  # "stop" | "length" (or what a server said otherwise)
     logprobs: tuple[TokenLogprob, ...] | None = None
 
 
 class BackendError(Exception):
-    """A request failed; `retryable` says whether the same request may succeed later."""
+    """A request failed; `retryable` says whether the same request may succeed later.
+
+    `message` is a sentence for the judge run's error column: it never contains an API key.
+    """
 
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
@@ -73,10 +112,17 @@ class BackendError(Exception):
 class Backend(Protocol):
     """A loaded model (or a client of a server) that answers batches of requests."""
 
-    name: str
+    name: str  # the registry name: "openai", "vllm", "transformers", "simulated"
+    model: str  # the model as configured (a server's model name, a path, ...)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
-        """For each request, `params.n` completions, in request order. Raises BackendError."""
+        """For each request, `params.n` completions, in request order.
+
+        All or nothing: raises BackendError rather than return a partial batch.
+        """
 
     def close(self) -> None:
-        """Release what the backend holds (connections, GPU memory)."""
+        """Release what this instance holds (connections, threads).
+
+        Local models stay in the per-process cache (`app.inference.cache`) for the next job.
+        """
