@@ -25,7 +25,11 @@ from app.jobs.api import router as jobs_router
 from app.openapi import install_openapi
 from app.projects.api import router as projects_router
 from app.projects.pages import router as projects_pages
+from app.registry.api import router as models_router
+from app.registry.pages import router as models_pages
 from app.strictbody import StrictBodies
+from app.training.runs.api import router as training_runs_router
+from app.training.runs.pages import router as training_pages
 from app.web.setup import install_web
 
 JSON_BODY_LIMIT = 4 * 1024 * 1024
@@ -52,11 +56,15 @@ def create_app() -> FastAPI:
         assignments_router,
         jobs_router,
         exports_router,
+        training_runs_router,
+        models_router,
         health_router,
         auth_pages,
         projects_pages,
         annotate_pages,
         annotate_data_router,
+        training_pages,
+        models_pages,
     ):
         app.include_router(router)
 

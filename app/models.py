@@ -9,6 +9,8 @@ from app.exports.models import Export
 from app.items.models import Item, Response
 from app.jobs.models import Job, JobBlob
 from app.projects.models import Project, ProjectMember
+from app.registry.models import ModelVersion
+from app.training.runs.models import TrainingRun
 
 __all__ = [
     "Annotation",
@@ -20,8 +22,10 @@ __all__ = [
     "Item",
     "Job",
     "JobBlob",
+    "ModelVersion",
     "Project",
     "ProjectMember",
     "Response",
+    "TrainingRun",
     "User",
 ]
