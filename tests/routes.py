@@ -16,7 +16,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from tests.conftest import PASSWORD
-from tests.world import CALLERS, World
+from tests.world import CALLERS, World, model_folder
 
 Body = Callable[[World], Any]
 NO_CSRF = "session_without_csrf"
@@ -56,6 +56,8 @@ SIGNED_IN = (401, 401, 200, 200, 200, 200, 200)
 MEMBERS = (401, 401, 404, 200, 404, 200, 200)
 RESEARCHER_MEMBERS = (401, 401, 403, 403, 404, 200, 200)
 ASSIGNEE = (401, 401, 403, 200, 403, 403, 403)
+RESEARCHERS = (401, 401, 403, 403, 200, 200, 200)
+RESEARCHER_MEMBERS_ONLY = (401, 401, 403, 403, 404, 200, 200)
 
 API: dict[str, Rule] = {
     "POST /api/v1/auth/token": Rule(ANYONE, login_body, public=True),
@@ -113,6 +115,22 @@ API: dict[str, Rule] = {
     "GET /api/v1/projects/{project_id}/exports/{export_id}/card": Rule(
         (401, 401, 403, 403, 404, 409, 409)
     ),
+    # The world's model is a base model (every researcher sees it) that its run depends on:
+    # only an admin may try to delete it, and learns it is in use.
+    "GET /api/v1/models": Rule(RESEARCHERS),
+    "POST /api/v1/models": Rule(
+        (401, 401, 403, 403, 403, 403, 201), lambda w: {"name": "m", "path": model_folder()}
+    ),
+    "GET /api/v1/models/{model_id}": Rule(RESEARCHERS),
+    "DELETE /api/v1/models/{model_id}": Rule((401, 401, 403, 403, 403, 403, 409)),
+    "POST /api/v1/training-runs": Rule(
+        (401, 401, 403, 403, 404, 202, 202),
+        lambda w: {"kind": "reward_model", "project_id": w.project, "base_model_id": w.model},
+    ),
+    "GET /api/v1/training-runs": Rule(RESEARCHERS),
+    "GET /api/v1/training-runs/{run_id}": Rule(RESEARCHER_MEMBERS_ONLY),
+    # The world's run is queued: its creator (researcher_member) or an admin cancels it.
+    "POST /api/v1/training-runs/{run_id}/cancel": Rule(RESEARCHER_MEMBERS_ONLY),
     "GET /healthz": Rule(ANYONE, public=True),
     "GET /readyz": Rule(ANYONE, public=True),
     "GET /metrics": Rule(ANYONE, public=True),
@@ -138,6 +156,7 @@ class Page:
 LOGGED_IN = (303, 303, 200, 200, 200, 200, 200)
 PAGE_MEMBERS = (303, 303, 404, 200, 404, 200, 200)
 FORM_RESEARCHER_MEMBERS = (303, 303, 403, 403, 404, 303, 303)
+PAGE_RESEARCHERS = (303, 303, 403, 403, 200, 200, 200)
 
 PAGES: dict[str, Page] = {
     "GET /login": Page((200, 200, 303, 303, 303, 303, 303), public=True),
@@ -165,6 +184,22 @@ PAGES: dict[str, Page] = {
     "GET /projects/{project_id}/annotate": Page(PAGE_MEMBERS),
     # The workspace's JSON call: cookie and X-CSRF-Token header, answers like the API.
     "POST /projects/{project_id}/annotate/next": Page((401, 401, 404, 200, 404, 200, 200)),
+    "GET /training": Page(PAGE_RESEARCHERS),
+    "GET /training/new": Page(PAGE_RESEARCHERS),
+    "POST /training/new": Page(
+        FORM_RESEARCHER_MEMBERS,
+        form=lambda w: {
+            "kind": "reward_model",
+            "project_id": str(w.project),
+            "base_model_id": str(w.model),
+            "config": "{}",
+        },
+    ),
+    "GET /training/compare": Page(PAGE_RESEARCHERS),
+    "GET /training/{run_id}": Page((303, 303, 403, 403, 404, 200, 200)),
+    "POST /training/{run_id}/cancel": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
+    "GET /models": Page(PAGE_RESEARCHERS),
+    "GET /models/{model_id}": Page(PAGE_RESEARCHERS),
 }
 # FastAPI's own documentation routes and the static files are public and hold no data.
 NOT_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}

@@ -44,6 +44,8 @@ class World:
     export: int
     job: int
     items: list[int] = field(default_factory=list)
+    model: int = 0  # a registered base model (admin's), used by `run`
+    run: int = 0  # a queued training run of `project` (researcher_member's)
 
     def ids(self) -> dict[str, int]:
         """Path parameters by name; {user_id} is the annotator member (removable)."""
@@ -53,6 +55,8 @@ class World:
             "export_id": self.export,
             "job_id": self.job,
             "user_id": self.people["annotator_member"].id,
+            "model_id": self.model,
+            "run_id": self.run,
         }
 
 
@@ -105,6 +109,7 @@ def build_world(password_hash: str) -> World:
         export, job = request_snapshot(
             s, principals["researcher_member"], project.id, ExportOptions()
         )
+        model, run = _training(s, principals, project.id)
         items = list(
             s.scalars(
                 text("SELECT id FROM items WHERE project_id = :p ORDER BY id"), {"p": project.id}
@@ -118,7 +123,35 @@ def build_world(password_hash: str) -> World:
             export=export.id,
             job=job.id,
             items=items,
+            model=model,
+            run=run,
         )
+
+
+def model_folder() -> str:
+    """A folder that registers as a model (config.json and a .safetensors file)."""
+    from app.config import get_settings
+
+    folder = get_settings().data_dir / "world-models" / uuid.uuid4().hex[:8]
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"\0" * 16)
+    return str(folder)
+
+
+def _training(s: Any, principals: dict[str, Any], project_id: int) -> tuple[int, int]:
+    """A base model registered by the admin and a queued reward-model run on `project`."""
+    from app.registry.schemas import BaseModelCreate
+    from app.registry.service import register_base
+    from app.training.runs.schemas import RunCreate
+    from app.training.runs.service import create_run
+
+    model = register_base(
+        s, principals["admin"], BaseModelCreate(name="world model", path=model_folder())
+    )
+    body = RunCreate(kind="reward_model", project_id=project_id, base_model_id=model.id)
+    run, _ = create_run(s, principals["researcher_member"], body)
+    return model.id, run.id
 
 
 def row_counts() -> dict[str, int]:

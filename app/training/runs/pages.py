@@ -54,6 +54,7 @@ def _form_context(session: Any, principal: Principal, values: dict[str, Any]) ->
     models = registry.list_versions(session, principal, Keyset(MAX_LIMIT, None))
     return {
         "values": values,
+        "error": "",
         "kinds": KIND_HINTS,
         "projects": projects,
         "models": [m for m in models if m.kind.value != "reward_model"],
