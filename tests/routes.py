@@ -115,14 +115,14 @@ API: dict[str, Rule] = {
     "GET /api/v1/projects/{project_id}/exports/{export_id}/card": Rule(
         (401, 401, 403, 403, 404, 409, 409)
     ),
-    # The world's model is a base model (every researcher sees it) that its run depends on:
-    # only an admin may try to delete it, and learns it is in use.
+    # The world's model is a base model (every researcher sees it) registered by the admin,
+    # who alone may delete it (nothing depends on it; the world's run trains another one).
     "GET /api/v1/models": Rule(RESEARCHERS),
     "POST /api/v1/models": Rule(
         (401, 401, 403, 403, 403, 403, 201), lambda w: {"name": "m", "path": model_folder()}
     ),
     "GET /api/v1/models/{model_id}": Rule(RESEARCHERS),
-    "DELETE /api/v1/models/{model_id}": Rule((401, 401, 403, 403, 403, 403, 409)),
+    "DELETE /api/v1/models/{model_id}": Rule((401, 401, 403, 403, 403, 403, 204)),
     "POST /api/v1/training-runs": Rule(
         (401, 401, 403, 403, 404, 202, 202),
         lambda w: {"kind": "reward_model", "project_id": w.project, "base_model_id": w.model},

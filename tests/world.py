@@ -44,7 +44,7 @@ class World:
     export: int
     job: int
     items: list[int] = field(default_factory=list)
-    model: int = 0  # a registered base model (admin's), used by `run`
+    model: int = 0  # a registered base model (admin's) that nothing uses
     run: int = 0  # a queued training run of `project` (researcher_member's)
 
     def ids(self) -> dict[str, int]:
@@ -140,7 +140,8 @@ def model_folder() -> str:
 
 
 def _training(s: Any, principals: dict[str, Any], project_id: int) -> tuple[int, int]:
-    """A base model registered by the admin and a queued reward-model run on `project`."""
+    """Two base models registered by the admin, and a queued reward-model run on `project`
+    that trains the second (so the first can be deleted)."""
     from app.registry.schemas import BaseModelCreate
     from app.registry.service import register_base
     from app.training.runs.schemas import RunCreate
@@ -149,7 +150,10 @@ def _training(s: Any, principals: dict[str, Any], project_id: int) -> tuple[int,
     model = register_base(
         s, principals["admin"], BaseModelCreate(name="world model", path=model_folder())
     )
-    body = RunCreate(kind="reward_model", project_id=project_id, base_model_id=model.id)
+    base = register_base(
+        s, principals["admin"], BaseModelCreate(name="world base", path=model_folder())
+    )
+    body = RunCreate(kind="reward_model", project_id=project_id, base_model_id=base.id)
     run, _ = create_run(s, principals["researcher_member"], body)
     return model.id, run.id
 
