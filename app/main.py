@@ -17,6 +17,7 @@ from app.auth.pages import router as auth_pages
 from app.bodylimit import BodySizeLimit
 from app.config import get_settings
 from app.exports.api import router as exports_router
+from app.generation.api import router as generation_router
 from app.health.api import router as health_router
 from app.health.metrics import MetricsMiddleware
 from app.http_errors import UnexpectedErrors, install_error_handlers
@@ -57,6 +58,7 @@ def create_app() -> FastAPI:
         jobs_router,
         exports_router,
         training_runs_router,
+        generation_router,
         models_router,
         health_router,
         auth_pages,

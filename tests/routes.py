@@ -128,6 +128,10 @@ API: dict[str, Rule] = {
         lambda w: {"kind": "reward_model", "project_id": w.project, "base_model_id": w.model},
     ),
     "GET /api/v1/training-runs": Rule(RESEARCHERS),
+    "POST /api/v1/projects/{project_id}/generate": Rule(
+        (401, 401, 403, 403, 404, 202, 202),
+        lambda w: {"model_id": w.model, "prompts": ["Say hello."], "n": 1},
+    ),
     "GET /api/v1/training-runs/{run_id}": Rule(RESEARCHER_MEMBERS_ONLY),
     # The world's run is queued: its creator (researcher_member) or an admin cancels it.
     "POST /api/v1/training-runs/{run_id}/cancel": Rule(RESEARCHER_MEMBERS_ONLY),

@@ -54,3 +54,5 @@ class ModelOut(BaseModel):
     # Versions trained from this one, and runs that use it (as base or reward model).
     children: list[int]
     used_by_runs: list[int]
+    # Responses it generated (POST /projects/{pid}/generate): labels on them trace here.
+    generated_responses: int

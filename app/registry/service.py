@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, exists, or_, select, true
+from sqlalchemy import ColumnElement, exists, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from app.auth.models import Role
 from app.auth.service import Principal, require_role
 from app.config import get_settings
 from app.errors import Forbidden, Invalid, NotFound
+from app.items.models import Response
 from app.pagination import Keyset
 from app.projects.models import ProjectMember
 from app.registry.errors import ModelInUse
@@ -181,6 +182,18 @@ def lineage(session: Session, version: ModelVersion) -> list[LineageStep]:
     return out
 
 
+def generated_responses(session: Session, version_id: int) -> int:
+    """How many responses (items generated through POST .../generate) name this version."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Response)
+            .where(Response.model_version_id == version_id)
+        )
+        or 0
+    )
+
+
 def dependents(session: Session, version_id: int) -> tuple[list[int], list[int]]:
     """(child versions, runs that use it as base or reward model)."""
     children = list(
@@ -225,6 +238,7 @@ def to_out(session: Session, version: ModelVersion) -> ModelOut:
         lineage=lineage(session, version),
         children=children,
         used_by_runs=runs,
+        generated_responses=generated_responses(session, version.id),
     )
 
 
@@ -236,16 +250,20 @@ def delete_version(session: Session, principal: Principal, model_id: int) -> Non
         raise Forbidden(f"Only the creator of model {model_id} or an admin may delete it.")
     session.refresh(version, with_for_update=True)
     children, runs = dependents(session, version.id)
-    if children or runs:
+    generated = generated_responses(session, version.id)
+    if children or runs or generated:
         what = []
         if children:
             what.append(f"model{'s' if len(children) > 1 else ''} {_ids(children)}")
         if runs:
             what.append(f"training run{'s' if len(runs) > 1 else ''} {_ids(runs)}")
+        if generated:
+            what.append(f"{generated} generated response{'s' if generated > 1 else ''}")
         raise ModelInUse(
             f"Model {model_id} cannot be deleted: {' and '.join(what)} depend on it.",
             children=children,
             runs=runs,
+            generated_responses=generated,
         )
     try:
         with session.begin_nested():

@@ -1,4 +1,5 @@
-"""Training: the model registry (model_versions) and training runs.
+"""Training: the model registry (model_versions), training runs, and the generating version
+of responses.
 
 Revision ID: 0008
 Revises: 0004
@@ -137,7 +138,29 @@ def upgrade() -> None:
         "ix_training_runs_model_version_id", "training_runs", ["model_version_id"], unique=True
     )
 
+    # Responses a registered model generated name its version (lineage of labels).
+    op.add_column("responses", sa.Column("model_version_id", sa.BigInteger(), nullable=True))
+    op.create_foreign_key(
+        op.f("fk_responses_model_version_id_model_versions"),
+        "responses",
+        "model_versions",
+        ["model_version_id"],
+        ["id"],
+        ondelete="RESTRICT",
+    )
+    op.create_index(
+        "ix_responses_model_version_id",
+        "responses",
+        ["model_version_id"],
+        postgresql_where=sa.text("model_version_id IS NOT NULL"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_responses_model_version_id", table_name="responses")
+    op.drop_constraint(
+        op.f("fk_responses_model_version_id_model_versions"), "responses", type_="foreignkey"
+    )
+    op.drop_column("responses", "model_version_id")
     op.drop_table("training_runs")
     op.drop_table("model_versions")
