@@ -44,8 +44,11 @@ class World:
     export: int
     job: int
     items: list[int] = field(default_factory=list)
+    judge: int = 0  # a simulated judge, and a queued run of it on `project`
+    judge_run: int = 0
+    template: int = 0  # the pairwise template that run uses
     model: int = 0  # a registered base model (admin's) that nothing uses
-    run: int = 0  # a queued training run of `project` (researcher_member's)
+    training_run: int = 0  # a queued training run of `project` (researcher_member's)
 
     def ids(self) -> dict[str, int]:
         """Path parameters by name; {user_id} is the annotator member (removable)."""
@@ -55,8 +58,11 @@ class World:
             "export_id": self.export,
             "job_id": self.job,
             "user_id": self.people["annotator_member"].id,
+            "judge_id": self.judge,
+            "run_id": self.judge_run,
+            "template_id": self.template,
             "model_id": self.model,
-            "run_id": self.run,
+            "training_run_id": self.training_run,
         }
 
 
@@ -76,6 +82,8 @@ def build_world(password_hash: str) -> World:
     from app.exports.schemas import ExportOptions
     from app.exports.service import request_snapshot
     from app.items.importer import import_rows
+    from app.judges import service as judges
+    from app.judges.schemas import JudgeCreate, JudgeRunCreate
     from app.projects.models import Project, ProjectMember
     from app.projects.schemas import ProjectCreate
     from app.projects.service import create_project
@@ -109,7 +117,20 @@ def build_world(password_hash: str) -> World:
         export, job = request_snapshot(
             s, principals["researcher_member"], project.id, ExportOptions()
         )
-        model, run = _training(s, principals, project.id)
+        model, training_run = _training(s, principals, project.id)
+        judge = judges.create_judge(
+            s,
+            principals["admin"],
+            JudgeCreate(
+                name=f"world judge {uuid.uuid4().hex[:8]}",
+                backend="simulated",
+                model="sim",
+                params={"truth": {"metadata_key": "truth"}},
+            ),
+        )
+        run, _ = judges.start_run(
+            s, principals["researcher_member"], project.id, JudgeRunCreate(judge_id=judge.id)
+        )
         items = list(
             s.scalars(
                 text("SELECT id FROM items WHERE project_id = :p ORDER BY id"), {"p": project.id}
@@ -123,8 +144,11 @@ def build_world(password_hash: str) -> World:
             export=export.id,
             job=job.id,
             items=items,
+            judge=judge.id,
+            judge_run=run.id,
+            template=run.template_id,
             model=model,
-            run=run,
+            training_run=training_run,
         )
 
 

@@ -19,6 +19,7 @@ from app.jobs.specs import JobSpec
 DOMAIN_JOB_MODULES = (
     "app.items.jobs",
     "app.exports.jobs",
+    "app.judges.jobs",
     "app.training.runs.jobs",
     "app.generation.jobs",
 )

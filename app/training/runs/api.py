@@ -37,12 +37,12 @@ def list_runs(
     return page.page([service.to_out(session, r) for r in rows])
 
 
-@router.get("/{run_id}", response_model=RunOut)
-def get_run(run_id: PathId, principal: Researcher, session: DbSession) -> RunOut:
-    return service.to_out(session, service.get_run(session, principal, run_id))
+@router.get("/{training_run_id}", response_model=RunOut)
+def get_run(training_run_id: PathId, principal: Researcher, session: DbSession) -> RunOut:
+    return service.to_out(session, service.get_run(session, principal, training_run_id))
 
 
-@router.post("/{run_id}/cancel", response_model=RunOut)
-def cancel_run(run_id: PathId, principal: Researcher, session: DbSession) -> RunOut:
+@router.post("/{training_run_id}/cancel", response_model=RunOut)
+def cancel_run(training_run_id: PathId, principal: Researcher, session: DbSession) -> RunOut:
     """As POST /jobs/{job_id}/cancel on the run's job (its creator or an admin)."""
-    return service.to_out(session, service.cancel_run(session, principal, run_id))
+    return service.to_out(session, service.cancel_run(session, principal, training_run_id))

@@ -176,15 +176,17 @@ def compare_runs(
     )
 
 
-@router.get("/training/{run_id}")
-def run_page(run_id: PathId, request: Request, principal: PageUser, session: DbSession) -> Response:
-    run = service.to_out(session, service.get_run(session, principal, run_id))
+@router.get("/training/{training_run_id}")
+def run_page(
+    training_run_id: PathId, request: Request, principal: PageUser, session: DbSession
+) -> Response:
+    run = service.to_out(session, service.get_run(session, principal, training_run_id))
     return render(request, "training_run.html", _run_view(run), principal=principal)
 
 
-@router.post("/training/{run_id}/cancel")
+@router.post("/training/{training_run_id}/cancel")
 async def cancel_run(
-    run_id: PathId, request: Request, principal: FormUser, session: DbSession
+    training_run_id: PathId, request: Request, principal: FormUser, session: DbSession
 ) -> Response:
-    await run_in_threadpool(service.cancel_run, session, principal, run_id)
-    return RedirectResponse(f"/training/{run_id}", status_code=303)
+    await run_in_threadpool(service.cancel_run, session, principal, training_run_id)
+    return RedirectResponse(f"/training/{training_run_id}", status_code=303)
