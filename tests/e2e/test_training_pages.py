@@ -89,6 +89,7 @@ def test_researcher_trains_watches_compares_and_follows_lineage(
     page.get_by_test_id("compare-table").wait_for()
     assert page.get_by_test_id("compare-chart").locator("svg path.chart-line").count() == 2
     assert "learning_rate" not in page.get_by_test_id("compare-table").inner_text()  # metrics only
+    assert page.get_by_test_id("compare-bars").locator("svg rect.chart-bar").count() >= 4
     b.screenshot("training-compare")
     no_sideways_scroll(b)
 

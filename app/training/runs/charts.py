@@ -7,7 +7,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from app.quality.svg import Series, line_chart
+from app.quality.svg import Series, bar_chart, line_chart
 
 # Metrics that are curves or tables, not one number each.
 NOT_SCALAR = {"loss_curve", "labels"}
@@ -59,3 +59,33 @@ def loss_chart(curves: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], chart_
         chart_id=chart_id,
     )
     return Markup(svg)
+
+
+# The numbers a comparison is usually about, drawn as bars (a dotted name matches its suffix).
+HEADLINES = (
+    ("heldout_accuracy", "Held-out pairwise accuracy (split by item)"),
+    ("heldout_reward_margin", "Held-out reward margin"),
+    ("heldout_reward_accuracy", "Held-out implicit reward accuracy"),
+    ("win_rate_vs_parent", "Win rate against the parent by the reward model"),
+    ("kl_to_parent", "KL to the parent"),
+    ("mean_length", "Mean response length (tokens)"),
+)
+
+
+def _find(numbers: Mapping[str, Any], name: str) -> float | None:
+    for key, value in numbers.items():
+        if (key == name or key.endswith("." + name)) and isinstance(value, int | float):
+            return float(value)
+    return None
+
+
+def headline_charts(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Markup]:
+    """A bar chart per headline metric that at least one run has, one bar per run."""
+    charts = []
+    for name, title in HEADLINES:
+        bars = [(label, _find(numbers, name)) for label, numbers in runs]
+        if any(v is not None for _, v in bars):
+            desc = f"{name} of each compared run"
+            svg = bar_chart(title, desc, bars, chart_id=f"bars-{name.replace('_', '-')}")
+            charts.append(Markup(svg))  # svg.py escapes every text it draws
+    return charts

@@ -21,7 +21,7 @@ from app.pagination import MAX_LIMIT, Keyset
 from app.projects.service import list_projects
 from app.registry import service as registry
 from app.training.runs import service
-from app.training.runs.charts import loss_chart, scalar_metrics, show
+from app.training.runs.charts import headline_charts, loss_chart, scalar_metrics, show
 from app.training.runs.kinds import RunKind
 from app.training.runs.schemas import RunCreate, RunOut
 from app.validation import PathId
@@ -168,10 +168,11 @@ def compare_runs(
         (f"run {r.id} ({r.kind.value})", (r.metrics or {}).get("loss_curve") or []) for r in runs
     ]
     chart = loss_chart(curves, "loss-compare") if any(c for _, c in curves) else None
+    bars = headline_charts([(f"run {r.id}", n) for r, n in zip(runs, numbers, strict=True)])
     return render(
         request,
         "training_compare.html",
-        {"runs": runs, "table": table, "chart": chart},
+        {"runs": runs, "table": table, "chart": chart, "bars": bars},
         principal=principal,
     )
 
