@@ -79,13 +79,13 @@ def _find(numbers: Mapping[str, Any], name: str) -> float | None:
     return None
 
 
-def headline_charts(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Markup]:
-    """A bar chart per headline metric that at least one run has, one bar per run."""
+def headline_charts(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[tuple[str, Markup]]:
+    """(title, bar chart) per headline metric that at least one run has, one bar per run."""
     charts = []
     for name, title in HEADLINES:
         bars = [(label, _find(numbers, name)) for label, numbers in runs]
         if any(v is not None for _, v in bars):
             desc = f"{name} of each compared run"
             svg = bar_chart(title, desc, bars, chart_id=f"bars-{name.replace('_', '-')}")
-            charts.append(Markup(svg))  # svg.py escapes every text it draws
+            charts.append((title, Markup(svg)))  # svg.py escapes every text it draws
     return charts
