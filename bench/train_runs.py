@@ -135,6 +135,9 @@ def run(args: argparse.Namespace) -> None:
             f"{name:<10} {m['steps_per_s']:>9.2f} {m['cpu_s_per_step']:>11.3f}"
             f" {m['wall_s']:>8.1f} {m['heldout_accuracy']:>13.3f}"
         )
+    for name, rows in results.items():
+        each = ", ".join(f"{x['steps_per_s']:.2f} ({x['cpu_s_per_step']:.3f})" for x in rows)
+        print(f"  {name} repeats, steps/s (CPU s/step): {each}")
     p, lib = med["platform"], med["library"]
     print(
         f"platform / library: steps/s {p['steps_per_s'] / lib['steps_per_s']:.3f},"
