@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from app.auth.deps import DbSession
 from app.items import browse
 from app.items.browse import ItemFilter, ItemState
-from app.pagination import Cursor, Keyset
+from app.pagination import Keyset
 from app.validation import FiniteFloat, PathId
 from app.web.deps import PageRoute, PageUser
 from app.web.templating import render
@@ -33,6 +33,8 @@ class ItemQuery(BaseModel):
     min_votes: Annotated[int, Field(ge=0, le=100_000)] | None = None
     min_agreement: Annotated[FiniteFloat, Field(ge=0, le=1)] | None = None
     max_agreement: Annotated[FiniteFloat, Field(ge=0, le=1)] | None = None
+    # In the model: FastAPI reads a query model only when it is the route's sole query input.
+    cursor: Annotated[str, Field(pattern=r"^[0-9]{1,19}$")] | None = None
 
     @field_validator("*", mode="before")
     @classmethod
@@ -50,7 +52,8 @@ class ItemQuery(BaseModel):
 
     def query(self) -> str:
         """These filters as a query string (for the next page's link)."""
-        return urlencode({k: v for k, v in self.model_dump(mode="json").items() if v is not None})
+        values = self.model_dump(mode="json", exclude={"cursor"})
+        return urlencode({k: v for k, v in values.items() if v is not None})
 
 
 @router.get("/projects/{project_id}/items")
@@ -60,8 +63,8 @@ def items_page(
     principal: PageUser,
     session: DbSession,
     filters: Annotated[ItemQuery, Query()],
-    cursor: Cursor = None,
 ) -> Response:
+    cursor = filters.cursor
     page = Keyset.parse(PAGE_SIZE, cursor)
     project, rows, next_cursor = browse.list_items(
         session, principal, project_id, page, filters.to_filter()
