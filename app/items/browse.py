@@ -1,9 +1,10 @@
 """The items browser (researchers): items with their state, votes, agreement and gold flag,
 filtered and in keyset pages, and one item with every vote, skip and lease behind it.
 
-Agreement is the exports' own: the consensus row builder of the project's kind (pairwise:
-majority share; ranking: Borda pair agreement; span: pairwise F1; critique: rating side share)
-run over the item's votes, so the number here is the one an export would write.
+Agreement is the exports' own: pairwise items the majority's share of all votes (app.quality.
+aggregate.majority, defined for ties too: a 1-1 split is 0.5); other kinds the consensus row
+builder of their export (ranking: Borda pair agreement; span: pairwise F1; critique: rating side
+share), so the number here is the one an export would write. Items without one show none.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from app.pagination import Keyset
 from app.projects.models import Project
 from app.projects.rules import TaskKind
 from app.projects.service import get_project
+from app.quality import aggregate as agg
 
 # The consensus schema whose `agreement` an item shows.
 AGREEMENT_SCHEMA = {
@@ -129,6 +131,11 @@ def agreements(session: Session, project: Project, item_ids: Sequence[int]) -> d
     filters = VoteFilter(item_ids=list(item_ids), gold=None)
     for batch in iter_item_votes(session.connection(), project.id, vote_kind(kind), filters):
         for item in batch:
+            if kind is TaskKind.pairwise and item.votes:
+                first, second = item.responses[0].id, item.responses[1].id
+                m = agg.majority([v.preferred for v in item.votes], first, second)
+                out[item.id] = m.agreement
+                continue
             rows = build(ctx, item) if item.votes else []
             values = [r["agreement"] for r in rows if r.get("agreement") is not None]
             if values:
