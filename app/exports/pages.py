@@ -42,6 +42,12 @@ from app.web.templating import render
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 PAGE_SIZE = 20
+# Options shown folded under "More options" unless one of them is set.
+ADVANCED = (
+    "style", "pairs", "aggregate", "aspect", "rating_threshold", "span_threshold",
+    "annotator_ids", "judge_ids", "created_after", "created_before", "max_annotation_id",
+    "metadata",
+)  # fmt: skip
 # The form's fields, by the API's query parameter names; list-valued ones are split on commas
 # (ids) or lines (metadata key=value) before ExportQuery sees them, as the query string would.
 FIELDS = (
@@ -166,6 +172,7 @@ def _page(
         {
             "project": project,
             "values": values,
+            "advanced_open": any(values[k] != _field_values({})[k] for k in ADVANCED),
             "schemas": kinds,
             "choices": {
                 "format": [f.value for f in Format],

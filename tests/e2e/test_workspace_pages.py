@@ -20,13 +20,22 @@ from tests.exports.helpers import add_ai_vote, items_of, pairwise_choice, pairwi
 from tests.helpers import PASSWORD, Actor, make_items, sql_value
 
 
+# The elements that stick out to the right (for the failure message).
+_WIDE = """
+() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+  .slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))
+"""
+
+
 def _no_sideways_scroll(page: Any) -> None:
     size = page.viewport_size
     page.set_viewport_size(PHONE)
     page.wait_for_timeout(50)
     width = page.evaluate("document.documentElement.scrollWidth")
+    wide = page.evaluate(_WIDE)
     page.set_viewport_size(size)
-    assert width <= PHONE["width"], f"{page.url} is {width} px wide at 390 px"
+    assert width <= PHONE["width"], f"{page.url} is {width} px wide at 390 px: {wide}"
 
 
 def _shoot(b: Browsing, name: str) -> None:
