@@ -19,7 +19,6 @@ from tests.e2e.conftest import PHONE, Browsing
 from tests.exports.helpers import add_ai_vote, items_of, pairwise_choice, pairwise_payload
 from tests.helpers import PASSWORD, Actor, make_items, sql_value
 
-
 # The elements that stick out to the right (for the failure message).
 _WIDE = """
 () => [...document.querySelectorAll('body *')]

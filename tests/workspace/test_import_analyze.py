@@ -51,9 +51,7 @@ def _import(researcher: Actor, pid: int, rows: list[dict[str, object]]) -> None:
     assert result.created == len(rows)
 
 
-def test_imports_analyze_only_on_a_large_share(
-    project_factory: Any, researcher: Actor
-) -> None:
+def test_imports_analyze_only_on_a_large_share(project_factory: Any, researcher: Actor) -> None:
     pid = int(project_factory("pairwise", items=0)["id"])
     with analyzes() as seen:
         _import(researcher, pid, make_items("pairwise", 6000, prefix="a"))
