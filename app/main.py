@@ -25,6 +25,7 @@ from app.items.api import router as items_router
 from app.items.pages import router as items_pages
 from app.jobs.api import router as jobs_router
 from app.jobs.pages import router as jobs_pages
+from app.judges.api import router as judges_router
 from app.openapi import install_openapi
 from app.projects.api import router as projects_router
 from app.projects.pages import router as projects_pages
@@ -55,6 +56,7 @@ def create_app() -> FastAPI:
         assignments_router,
         jobs_router,
         exports_router,
+        judges_router,
         health_router,
         auth_pages,
         projects_pages,

@@ -231,6 +231,13 @@ class ItemDetail:
     agreement: float | None
 
 
+def _judge_label(judge_id: int | None, name: str | None) -> str:
+    """An AI vote's author as exports name it (judge:<id>), with the judge's name."""
+    if judge_id is None:
+        return "?"
+    return f"judge:{judge_id} ({name})" if name else f"judge:{judge_id}"
+
+
 def item_detail(
     session: Session, principal: Principal, project_id: int, item_id: int
 ) -> ItemDetail:
@@ -263,7 +270,7 @@ def item_detail(
         Vote(
             annotation_id=r["id"],
             source=r["source"],
-            who=r["email"] or (f"judge:{r['judge_id']}" if r["judge_id"] is not None else "?"),
+            who=r["email"] or _judge_label(r["judge_id"], r["judge_name"]),
             payload=r["payload"],
             shown_order=list(r["shown_order"] or []),
             created_at=r["created_at"],
@@ -274,9 +281,11 @@ def item_detail(
         )
         for r in session.execute(
             text(
-                "SELECT a.id, a.source, u.email, a.judge_id, a.payload, a.shown_order,"
-                " a.created_at, a.time_spent_ms, a.over_quota, a.gold_score, a.assignment_id"
+                "SELECT a.id, a.source, u.email, a.judge_id, j.name AS judge_name, a.payload,"
+                " a.shown_order, a.created_at, a.time_spent_ms, a.over_quota, a.gold_score,"
+                " a.assignment_id"
                 " FROM annotations a LEFT JOIN users u ON u.id = a.user_id"
+                " LEFT JOIN judges j ON j.id = a.judge_id"
                 " WHERE a.item_id = :iid ORDER BY a.id"
             ),
             {"iid": item_id},
