@@ -213,6 +213,8 @@ PAGES: dict[str, Page] = {
     "GET /projects/{project_id}/items": Page(PAGE_RESEARCHER_MEMBERS),
     "GET /projects/{project_id}/items/{item_id}": Page(PAGE_RESEARCHER_MEMBERS),
     "GET /jobs": Page((303, 303, 403, 403, 200, 200, 200)),
+    # The API's rule: the world's export job is its creator's (researcher_member) or an admin's.
+    "POST /jobs/{job_id}/cancel": Page((303, 303, 404, 404, 404, 303, 303), form=lambda w: {}),
     "POST /projects/{project_id}/archive": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
     "POST /projects/{project_id}/unarchive": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
     # Admins only, with the name typed again; the world's queued export job refuses it (409).

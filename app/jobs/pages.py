@@ -7,7 +7,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from app.auth.deps import DbSession
 from app.auth.models import Role
@@ -15,8 +15,8 @@ from app.auth.service import require_role
 from app.jobs import service
 from app.jobs.models import JobStatus
 from app.pagination import Cursor, Keyset
-from app.validation import BIGINT_MAX
-from app.web.deps import PageRoute, PageUser
+from app.validation import BIGINT_MAX, PathId
+from app.web.deps import FormUser, PageRoute, PageUser
 from app.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -53,3 +53,13 @@ def jobs_page(
         },
         principal=principal,
     )
+
+
+@router.post("/jobs/{job_id}/cancel")
+def cancel_job(job_id: PathId, principal: FormUser, session: DbSession) -> Response:
+    """The pages' cancel button: the API's rule (its creator or an admin), then back to the
+    job's project (or the jobs page)."""
+    job = service.cancel_job(session, principal, job_id)
+    if job.project_id is not None:
+        return RedirectResponse(f"/projects/{job.project_id}?notice=job_cancel", status_code=303)
+    return RedirectResponse("/jobs", status_code=303)

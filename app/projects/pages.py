@@ -189,6 +189,7 @@ NOTICES = {
     "member_removed": "Member removed.",
     "archived": "Project archived: annotators no longer see it; its data stays for export.",
     "unarchived": "Project unarchived: annotators see it again.",
+    "job_cancel": "Cancel requested: a queued job ends now, a running one at its next step.",
 }
 RECENT_JOBS = 5
 

@@ -18,7 +18,7 @@ from app.items import importer
 from app.jobs import runner
 from tests.exports.helpers import add_ai_vote, annotate, items_of, pairwise_choice, pairwise_payload
 from tests.helpers import Actor, make_items
-from tests.web.test_pages import _browser
+from tests.web.test_pages import _browser, _csrf
 
 
 def test_progress_counts_votes_collected_against_needed(
@@ -145,3 +145,29 @@ def test_a_failed_background_import_shows_its_row_on_the_project_page(
     assert jobs.status_code == 200 and "row 31: responses" in jobs.text
     empty = _browser(app_client_factory, admin).get("/jobs", params={"status": "running"})
     assert 'data-testid="no-jobs"' in empty.text
+
+
+def test_a_queued_job_is_cancelled_from_the_project_page(
+    project_factory: Callable[..., Any],
+    researcher: Actor,
+    make_user: Callable[..., Actor],
+    app_client_factory: Callable[[], httpx.Client],
+) -> None:
+    pid = int(project_factory("pairwise", items=2)["id"])
+    queued = researcher.client.post(f"/api/v1/projects/{pid}/exports", json={"schema": "raw"})
+    job_id = queued.json()["job_id"]
+    other = make_user("researcher")
+    researcher.client.post(f"/api/v1/projects/{pid}/members", json={"user_id": other.id})
+    # Another researcher of the project sees the job but gets no cancel button (nor may cancel).
+    theirs = _browser(app_client_factory, other)
+    page = theirs.get(f"/projects/{pid}")
+    assert f'data-job-id="{job_id}"' in page.text and 'data-testid="job-cancel"' not in page.text
+    denied = theirs.post(f"/jobs/{job_id}/cancel", data={"csrf_token": _csrf(page.text)})
+    assert denied.status_code == 403
+    b = _browser(app_client_factory, researcher)
+    page = b.get(f"/projects/{pid}")
+    assert 'data-testid="job-cancel"' in page.text
+    r = b.post(f"/jobs/{job_id}/cancel", data={"csrf_token": _csrf(page.text)})
+    assert r.status_code == 200 and "Cancel requested" in r.text
+    assert 'data-status="cancelled"' in r.text
+    assert researcher.client.get(f"/api/v1/jobs/{job_id}").json()["status"] == "cancelled"
