@@ -9,6 +9,7 @@ share), so the number here is the one an export would write. Items without one s
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,10 +38,10 @@ AGREEMENT_SCHEMA = {
     TaskKind.span: Schema.spans,
     TaskKind.critique: Schema.unpaired,
 }
-# With an agreement filter, one page looks at this many items at most; the cursor then points
-# past them, so a page costs the same however rare the matches are.
-SCAN_LIMIT = 2000
-SCAN_BATCH = 200
+# With a filter, one page looks at this many items at most (in windows of SCAN_BATCH ids); the
+# cursor then points past them, so a page costs the same however rare the matches are.
+SCAN_LIMIT = 5000
+SCAN_BATCH = 500
 
 
 class ItemState(StrEnum):
@@ -73,10 +74,12 @@ class ItemRow:
     agreement: float | None
 
 
+_WINDOW = "SELECT id FROM items WHERE project_id = :pid{after} ORDER BY id LIMIT :scan"
 _ROWS = """
     SELECT i.id, i.external_id, left(i.prompt, 240) AS prompt, i.is_gold,
            v.human_votes, v.ai_votes, v.counted, s.skips, s.live_leases
-    FROM items i
+    FROM ({window}) w
+    JOIN items i ON i.id = w.id
     CROSS JOIN LATERAL (
         SELECT count(*) FILTER (WHERE a.source = 'human') AS human_votes,
                count(*) FILTER (WHERE a.source = 'ai') AS ai_votes,
@@ -88,14 +91,11 @@ _ROWS = """
         FROM assignments x WHERE x.item_id = i.id) s
     WHERE {where}
     ORDER BY i.id
-    LIMIT :n
 """
 
 
 def _where(f: ItemFilter, params: dict[str, Any]) -> str:
-    conditions = ["i.project_id = :pid"]
-    if params.get("after") is not None:
-        conditions.append("i.id > :after")
+    conditions = ["true"]
     if f.gold is not None:
         conditions.append("i.is_gold = :gold")
         params["gold"] = f.gold
@@ -143,58 +143,86 @@ def agreements(session: Session, project: Project, item_ids: Sequence[int]) -> d
     return out
 
 
+def _row(r: Any, overlap: int, share: float | None) -> ItemRow:
+    return ItemRow(
+        id=r["id"],
+        external_id=r["external_id"],
+        prompt=r["prompt"],
+        is_gold=r["is_gold"],
+        human_votes=int(r["human_votes"]),
+        ai_votes=int(r["ai_votes"]),
+        counted=int(r["counted"]),
+        skips=int(r["skips"]),
+        live_leases=int(r["live_leases"]),
+        state=_state(int(r["counted"]), overlap),
+        agreement=share,
+    )
+
+
+def _passes(f: ItemFilter, share: float | None) -> bool:
+    if f.max_agreement is None and f.min_agreement is None:
+        return True
+    if share is None:
+        return False
+    if f.max_agreement is not None and share > f.max_agreement:
+        return False
+    return f.min_agreement is None or share >= f.min_agreement
+
+
 def list_items(
     session: Session, principal: Principal, project_id: int, page: Keyset, f: ItemFilter
 ) -> tuple[Project, list[ItemRow], str | None]:
-    """One page of items (id order) and the cursor of the next one (None at the end)."""
+    """One page of items (id order) and the cursor of the next one (None at the end).
+
+    Items are read in windows of the project's next ids and filtered within each window; a
+    filtered page looks at SCAN_LIMIT items at most and then hands out a cursor past them (so
+    it may show fewer rows than a page holds, or none, with a next page still to come)."""
     require_role(principal, Role.researcher)
     project = get_project(session, principal, project_id)
     agreement_filter = f.max_agreement is not None or f.min_agreement is not None
+    filtered = agreement_filter or f != ItemFilter()
+    window = SCAN_BATCH if filtered else page.limit + 1
     found: list[ItemRow] = []
     after = page.after_id
     scanned = 0
     while True:
-        want = SCAN_BATCH if agreement_filter else page.limit + 1
-        params: dict[str, Any] = {"pid": project.id, "after": after, "overlap": project.overlap}
-        sql = _ROWS.format(where=_where(f, params))
-        rows = session.execute(text(sql), {**params, "n": want}).mappings().all()
-        shares = agreements(session, project, [r["id"] for r in rows])
+        params: dict[str, Any] = {"pid": project.id, "after": after, "scan": window}
+        ids = _WINDOW.format(after="" if after is None else " AND id > :after")
+        count, last = session.execute(
+            text(f"SELECT count(*), max(id) FROM ({ids}) w"), params
+        ).one()
+        if not count:
+            break
+        params["overlap"] = project.overlap
+        sql = _ROWS.format(window=ids, where=_where(f, params))
+        rows = session.execute(text(sql), params).mappings().all()
+        shares = agreements(session, project, [r["id"] for r in rows]) if agreement_filter else {}
         for r in rows:
-            scanned += 1
-            after = r["id"]
             share = shares.get(r["id"])
-            if agreement_filter:
-                if share is None:
-                    continue
-                if f.max_agreement is not None and share > f.max_agreement:
-                    continue
-                if f.min_agreement is not None and share < f.min_agreement:
-                    continue
-            found.append(
-                ItemRow(
-                    id=r["id"],
-                    external_id=r["external_id"],
-                    prompt=r["prompt"],
-                    is_gold=r["is_gold"],
-                    human_votes=int(r["human_votes"]),
-                    ai_votes=int(r["ai_votes"]),
-                    counted=int(r["counted"]),
-                    skips=int(r["skips"]),
-                    live_leases=int(r["live_leases"]),
-                    state=_state(int(r["counted"]), project.overlap),
-                    agreement=share,
-                )
-            )
+            if _passes(f, share):
+                found.append(_row(r, project.overlap, share))
             if len(found) > page.limit:
                 break
-        if not agreement_filter or len(found) > page.limit or len(rows) < want:
+        scanned += count
+        after = last
+        if len(found) > page.limit or count < window:
             break
         if scanned >= SCAN_LIMIT:
-            # Stop here; the next page resumes after the last item looked at.
-            return project, found, str(after)
+            return project, _with_agreement(session, project, found), str(after)
     if len(found) > page.limit:
-        return project, found[: page.limit], str(found[page.limit - 1].id)
-    return project, found, None
+        shown = _with_agreement(session, project, found[: page.limit])
+        return project, shown, str(found[page.limit - 1].id)
+    return project, _with_agreement(session, project, found), None
+
+
+def _with_agreement(session: Session, project: Project, rows: list[ItemRow]) -> list[ItemRow]:
+    """Fill in the agreement of rows that were not filtered by it (only the page's are read)."""
+    missing = [r.id for r in rows if r.agreement is None]
+    shares = agreements(session, project, missing)
+    return [
+        r if r.agreement is not None else dataclasses.replace(r, agreement=shares.get(r.id))
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from app.auth.models import Role
 from app.auth.service import Principal
@@ -171,3 +172,32 @@ def test_a_queued_job_is_cancelled_from_the_project_page(
     assert r.status_code == 200 and "Cancel requested" in r.text
     assert 'data-status="cancelled"' in r.text
     assert researcher.client.get(f"/api/v1/jobs/{job_id}").json()["status"] == "cancelled"
+
+
+def test_a_filtered_page_looks_at_a_bounded_number_of_items(
+    project_factory: Callable[..., Any],
+    researcher: Actor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.items import browse
+    from app.pagination import Keyset
+
+    pid = int(project_factory("pairwise", items=0)["id"])
+    rows = make_items("pairwise", 40)
+    rows[33] = {**rows[33], "is_gold": True, "gold_answer": {"choice": "a"}}
+    assert researcher.client.post(f"/api/v1/projects/{pid}/items", json=rows).status_code == 201
+    monkeypatch.setattr(browse, "SCAN_BATCH", 5)
+    monkeypatch.setattr(browse, "SCAN_LIMIT", 10)
+    principal = Principal(researcher.id, researcher.email, Role.researcher, researcher.token)
+    pages: list[list[str | None]] = []
+    cursor: str | None = None
+    with session_scope() as s:
+        while True:
+            _, found, cursor = browse.list_items(
+                s, principal, pid, Keyset.parse(50, cursor), browse.ItemFilter(gold=True)
+            )
+            pages.append([r.external_id for r in found])
+            if cursor is None:
+                break
+    # 10 items a page at most: pages of nothing until the gold item's window, then the end.
+    assert pages == [[], [], [], ["x-33"], []]
