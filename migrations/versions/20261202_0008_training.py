@@ -102,7 +102,6 @@ def upgrade() -> None:
             ["export_id"],
             ["exports.id"],
             name=op.f("fk_training_runs_export_id_exports"),
-            ondelete="RESTRICT",
         ),
         sa.ForeignKeyConstraint(
             ["job_id"], ["jobs.id"], name=op.f("fk_training_runs_job_id_jobs"), ondelete="SET NULL"

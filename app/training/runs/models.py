@@ -24,8 +24,9 @@ class TrainingRun(CreatedAt, Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     kind: Mapped[str] = mapped_column(Text)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
-    # The frozen snapshot it trains on (made by this run's job when none was given).
-    export_id: Mapped[int] = mapped_column(ForeignKey("exports.id", ondelete="RESTRICT"))
+    # The frozen snapshot it trains on (made by this run's job when none was given). NO ACTION:
+    # deleting that export alone is refused (exports.service), deleting the project removes both.
+    export_id: Mapped[int] = mapped_column(ForeignKey("exports.id"))
     # The job that trains; its status is the run's status.
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     base_model_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="RESTRICT"))
