@@ -2,7 +2,7 @@
 of responses.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0010
 Create Date: 2026-12-02 00:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
