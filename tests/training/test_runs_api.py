@@ -99,6 +99,11 @@ def test_a_reward_model_run_trains_from_a_project_and_registers_its_version(
     r = admin.client.delete(f"/api/v1/models/{base['id']}")
     assert r.status_code == 409 and r.json()["error"] == "model_in_use", r.text
     assert r.json()["runs"] == [run["id"]] and r.json()["children"] == [version["id"]]
+    # The snapshot stays while a run names it; the project while a version came from it.
+    r = researcher.client.delete(f"/api/v1/projects/{pid}/exports/{run['export_id']}")
+    assert r.status_code == 409 and r.json()["runs"] == [run["id"]], r.text
+    r = admin.client.delete(f"/api/v1/projects/{pid}")
+    assert r.status_code == 409 and r.json()["models"] == [version["id"]], r.text
     outsider = make_user("researcher")
     assert outsider.client.get(f"/api/v1/models/{version['id']}").status_code == 404
     assert outsider.client.get(f"/api/v1/training-runs/{run['id']}").status_code == 404
