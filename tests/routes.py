@@ -129,6 +129,9 @@ API: dict[str, Rule] = {
     "GET /api/v1/judges": Rule(RESEARCHERS),
     "GET /api/v1/judges/{judge_id}": Rule(RESEARCHERS),
     "PATCH /api/v1/judges/{judge_id}": Rule(ADMIN, lambda w: {"enabled": True}),
+    # project_id is a required query parameter (tests/judges/test_metrics.py calls it with
+    # one): without it, researchers and admins get a 422 naming it.
+    "GET /api/v1/judges/{judge_id}/metrics": Rule((401, 401, 403, 403, 422, 422, 422)),
     "GET /api/v1/judge-templates": Rule(RESEARCHERS),
     "POST /api/v1/judge-templates": Rule(
         (401, 401, 403, 403, 403, 403, 201),

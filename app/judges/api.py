@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
@@ -21,7 +21,7 @@ from app.judges.schemas import (
 )
 from app.pagination import Cursor, Keyset, Limit, Page
 from app.projects.rules import TaskKind
-from app.validation import PathId
+from app.validation import BIGINT_MAX, PathId
 
 router = APIRouter(prefix="/api/v1", tags=["judges"])
 
@@ -121,3 +121,17 @@ def get_run(
     """Progress (the job's status and fraction), counts (done, unparsed, inconsistent,
     failed, skipped), tokens and cost so far."""
     return service.run_out(session, service.get_run(session, principal, project_id, run_id))
+
+
+@router.get("/judges/{judge_id}/metrics", response_model=dict[str, Any])
+def judge_metrics(
+    judge_id: PathId,
+    project_id: Annotated[int, Query(ge=1, le=BIGINT_MAX)],
+    principal: Researcher,
+    session: DbSession,
+) -> dict[str, Any]:
+    """The judge against the human majority on the project's items that have both: agreement
+    and Cohen's kappa, position consistency, length bias (judge and humans), calibration
+    (Brier score, reliability bins, ECE), unparsable rate, cost, latency p50/p95. Estimates
+    are `{value, low, high, n}` with a 95% bootstrap interval."""
+    return service.metrics(session, principal, judge_id, project_id).as_dict()

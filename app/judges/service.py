@@ -30,6 +30,7 @@ from app.jobs.models import Job
 from app.judges import templates
 from app.judges.config import judge_config
 from app.judges.jobs import RUN
+from app.judges.metrics import JudgeMetrics, judge_metrics
 from app.judges.models import Judge, JudgeOutput, JudgeRun, JudgeTemplate
 from app.judges.schemas import (
     JudgeCreate,
@@ -40,7 +41,6 @@ from app.judges.schemas import (
     TemplatePatch,
 )
 from app.pagination import Keyset
-from app.projects.models import Project
 from app.projects.rules import TaskKind
 from app.projects.service import get_project
 
@@ -390,5 +390,9 @@ def item_judgements(
     ]
 
 
-def project_kind(session: Session, project_id: int) -> str:
-    return session.get_one(Project, project_id).kind
+def metrics(session: Session, principal: Principal, judge_id: int, project_id: int) -> JudgeMetrics:
+    """The judge measured on the project (researcher members of the project and admins)."""
+    require_role(principal, Role.researcher)
+    project = get_project(session, principal, project_id)
+    judge = get_judge(session, principal, judge_id)
+    return judge_metrics(session, project.id, judge.id, project.kind)
