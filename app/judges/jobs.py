@@ -245,6 +245,69 @@ def _queue(params: Mapping[str, Any]) -> str:
     return queues.DEFAULT
 
 
+def try_item(ctx: JobContext) -> dict[str, Any]:
+    """ "Try on one item": the rendered prompts, the raw answers and how they parse. Stores
+    nothing but the job's result (no output, no vote)."""
+    from app.inference import registry
+    from app.inference.base import BackendError
+    from app.jobs.context import JobFailed
+    from app.judges import judging
+    from app.judges.config import judge_config
+    from app.judges.models import Judge, JudgeTemplate
+    from app.projects.models import Project
+
+    p = ctx.params
+    with ctx.transaction() as session:
+        judge = session.get_one(Judge, p["judge_id"])
+        tpl = session.get_one(JudgeTemplate, p["template_id"])
+        project = session.get_one(Project, p["project_id"])
+        rules, guidelines = project.rules(), project.guidelines
+        template = judging.TemplateView(tpl.id, tpl.version, tpl.system, tpl.user, tpl.inconsistent)
+        config = judge_config(judge.backend, judge.params)
+        costs = judging.Costs.of(judge.costs)
+        backend_name, model = judge.backend, judge.model
+        run = {"project_id": project.id, "judge_id": -1, "template_id": -1, "items": [p["item_id"]]}
+        items = read_items(session, run, 0, 1)
+    if not items:
+        raise JobFailed(f"Item {p['item_id']} is not in project {p['project_id']}.")
+    try:
+        backend = registry.create(backend_name, model, config.backend)
+        try:
+            (judged,) = judging.judge_chunk(
+                backend,
+                items,
+                rules,
+                guidelines,
+                template,
+                config.sampling_for(rules.kind.value),
+                costs,
+            )
+        finally:
+            backend.close()
+    except BackendError as exc:
+        raise JobFailed(f"The {backend_name} backend failed: {exc.message}") from None
+    return {
+        "status": judged.parsed.status,
+        "error": judged.parsed.error,
+        "probability": judged.parsed.probability,
+        "consistent": judged.parsed.consistent,
+        "payload": judged.parsed.payload,
+        "raw": judged.raw,
+        "model": judged.model,
+        "cost": judged.cost,
+    }
+
+
+TRY = JobSpec(
+    kind="judges.try",
+    mode=Mode.external,
+    handler=try_item,
+    queue=_queue,
+    max_attempts=1,
+    time_limit=timedelta(minutes=15),
+    visible_to=Role.admin,
+)
+
 RUN = JobSpec(
     kind="judges.run",
     mode=Mode.external,

@@ -29,7 +29,7 @@ from app.jobs import service as jobs
 from app.jobs.models import Job
 from app.judges import templates
 from app.judges.config import judge_config
-from app.judges.jobs import RUN
+from app.judges.jobs import RUN, TRY
 from app.judges.metrics import JudgeMetrics, judge_metrics
 from app.judges.models import Judge, JudgeOutput, JudgeRun, JudgeTemplate
 from app.judges.schemas import (
@@ -396,3 +396,60 @@ def metrics(session: Session, principal: Principal, judge_id: int, project_id: i
     project = get_project(session, principal, project_id)
     judge = get_judge(session, principal, judge_id)
     return judge_metrics(session, project.id, judge.id, project.kind)
+
+
+def _rendered(
+    session: Session, project: Any, item_id: int, template: JudgeTemplate
+) -> list[list[dict[str, str]]]:
+    from app.judges import judging
+    from app.judges.jobs import read_items
+
+    run = {"project_id": project.id, "judge_id": -1, "template_id": -1, "items": [item_id]}
+    items = read_items(session, run, 0, 1)
+    if not items:
+        raise Invalid(f"Item {item_id} is not in project {project.id}.", field="item_id")
+    view = judging.TemplateView(
+        template.id, template.version, template.system, template.user, template.inconsistent
+    )
+    requests = judging.render_item(items[0], project.rules(), project.guidelines, view)
+    return [[{"role": m.role, "content": m.content} for m in r.messages] for r in requests]
+
+
+def rendered_prompts(
+    session: Session, principal: Principal, project_id: int, item_id: int, template_id: int
+) -> list[list[dict[str, str]]]:
+    """The messages a judge is sent about one item under one template version."""
+    require_role(principal, Role.researcher)
+    project = get_project(session, principal, project_id)
+    return _rendered(session, project, item_id, session.get_one(JudgeTemplate, template_id))
+
+
+def try_on_item(
+    session: Session,
+    principal: Principal,
+    judge_id: int,
+    project_id: int,
+    item_id: int,
+    template_version: int | None = None,
+) -> tuple[Job, list[list[dict[str, str]]]]:
+    """Enqueue "try on one item" (admins): the job's result holds the raw answers and how they
+    parse, and nothing is stored. Returns the job and the prompts it sends."""
+    require_role(principal, Role.admin)
+    project = get_project(session, principal, project_id)
+    judge = get_judge(session, principal, judge_id)
+    template = resolve_template(session, project.kind, template_version)
+    prompts = _rendered(session, project, item_id, template)
+    job = jobs.enqueue(
+        session,
+        TRY,
+        {
+            "judge_id": judge.id,
+            "project_id": project.id,
+            "item_id": item_id,
+            "template_id": template.id,
+            "backend": judge.backend,
+        },
+        project_id=project.id,
+        created_by=principal.id,
+    )
+    return job, prompts
