@@ -145,6 +145,7 @@ API: dict[str, Rule] = {
     ),
     "GET /api/v1/projects/{project_id}/judge-runs": Rule(RESEARCHER_MEMBERS),
     "GET /api/v1/projects/{project_id}/judge-runs/{run_id}": Rule(RESEARCHER_MEMBERS),
+    "GET /api/v1/projects/{project_id}/judge-runs/{run_id}/outputs": Rule(RESEARCHER_MEMBERS),
     "GET /healthz": Rule(ANYONE, public=True),
     "GET /readyz": Rule(ANYONE, public=True),
     "GET /metrics": Rule(ANYONE, public=True),

@@ -11,6 +11,7 @@ from app.judges import service
 from app.judges.schemas import (
     JudgeCreate,
     JudgeOut,
+    JudgeOutputOut,
     JudgePatch,
     JudgeRunCreate,
     JudgeRunOut,
@@ -121,6 +122,23 @@ def get_run(
     """Progress (the job's status and fraction), counts (done, unparsed, inconsistent,
     failed, skipped), tokens and cost so far."""
     return service.run_out(session, service.get_run(session, principal, project_id, run_id))
+
+
+@router.get("/projects/{project_id}/judge-runs/{run_id}/outputs", response_model=Page)
+def list_outputs(
+    project_id: PathId,
+    run_id: PathId,
+    principal: Researcher,
+    session: DbSession,
+    limit: Limit = None,
+    cursor: Cursor = None,
+) -> Page:
+    """What the run stored per item, with provenance: status (parsed, unparsed,
+    inconsistent), the raw answers of each order, probability, swap consistency, model,
+    tokens, latency, cost, and the annotation it became."""
+    page = Keyset.parse(limit, cursor)
+    rows = service.list_outputs(session, principal, project_id, run_id, page)
+    return page.page([JudgeOutputOut.model_validate(r) for r in rows])
 
 
 @router.get("/judges/{judge_id}/metrics", response_model=dict[str, Any])

@@ -346,6 +346,22 @@ def list_runs(
     return list(session.scalars(stmt))
 
 
+def list_outputs(
+    session: Session, principal: Principal, project_id: int, run_id: int, page: Keyset
+) -> list[JudgeOutput]:
+    """A run's outputs with their provenance, in id order."""
+    run = get_run(session, principal, project_id, run_id)
+    stmt = (
+        select(JudgeOutput)
+        .where(JudgeOutput.run_id == run.id)
+        .order_by(JudgeOutput.id)
+        .limit(page.limit + 1)
+    )
+    if page.after_id is not None:
+        stmt = stmt.where(JudgeOutput.id > page.after_id)
+    return list(session.scalars(stmt))
+
+
 # -- outputs ------------------------------------------------------------------------------------
 
 

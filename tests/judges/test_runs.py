@@ -199,3 +199,20 @@ def test_ai_votes_are_exported_with_the_judge(admin: Actor, researcher: Actor) -
     rows = [json.loads(line) for line in r.text.splitlines()]
     assert len(rows) == 2
     assert {(row["source"], row["judge_id"]) for row in rows} == {("ai", judge["id"])}
+
+
+def test_a_runs_outputs_carry_provenance(admin: Actor, researcher: Actor) -> None:
+    pid = make_project(researcher, "pairwise", 3)
+    judge = simulated(admin)
+    run = run_inline(researcher, pid, judge["id"])
+    url = f"/api/v1/projects/{pid}/judge-runs/{run['id']}/outputs"
+    first = researcher.client.get(url, params={"limit": 2}).json()
+    rest = researcher.client.get(url, params={"cursor": first["next_cursor"]}).json()
+    outs = first["items"] + rest["items"]
+    assert len(outs) == 3 and rest["next_cursor"] is None
+    votes = {v[0] for v in ai_votes(pid)}
+    for o in outs:
+        assert o["status"] == "parsed" and o["item_id"] in votes and o["annotation_id"]
+        assert o["model"] == "simulated:0" and o["template_id"] == run["template_id"]
+        assert len(o["raw"]) == 2 and o["probability"] is not None and o["consistent"] is True
+        assert o["cost"] > 0 and o["tokens_in"] > 0
