@@ -198,7 +198,16 @@ def test_ai_votes_are_exported_with_the_judge(admin: Actor, researcher: Actor) -
     assert r.status_code == 200, r.text
     rows = [json.loads(line) for line in r.text.splitlines()]
     assert len(rows) == 2
-    assert {(row["source"], row["judge_id"]) for row in rows} == {("ai", judge["id"])}
+    assert {(row["source"], row["judge_id"], row["judge"]) for row in rows} == {
+        ("ai", judge["id"], "judge:sim-export")
+    }
+    r = researcher.client.get(
+        f"/api/v1/projects/{pid}/export", params={"schema": "preference", "source": "ai"}
+    )
+    rows = [json.loads(line) for line in r.text.splitlines()]
+    assert len(rows) == 2 and {v["judge"] for row in rows for v in row["votes"]} == {
+        "judge:sim-export"
+    }
 
 
 def test_a_runs_outputs_carry_provenance(admin: Actor, researcher: Actor) -> None:
