@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session
 
 from app.audit.service import record
@@ -387,7 +387,7 @@ def item_judgements(
         select(JudgeOutput)
         .where(JudgeOutput.project_id == project_id, JudgeOutput.judge_id == judge_id)
         .order_by(JudgeOutput.item_id, JudgeOutput.template_id.desc())
-        .distinct(JudgeOutput.item_id)
+        .ext(distinct_on(JudgeOutput.item_id))
     )
     if item_ids is not None:
         stmt = stmt.where(JudgeOutput.item_id.in_(list(item_ids)))

@@ -225,3 +225,23 @@ def test_a_runs_outputs_carry_provenance(admin: Actor, researcher: Actor) -> Non
         assert o["model"] == "simulated:0" and o["template_id"] == run["template_id"]
         assert len(o["raw"]) == 2 and o["probability"] is not None and o["consistent"] is True
         assert o["cost"] > 0 and o["tokens_in"] > 0
+
+
+def test_item_judgements_give_routing_the_latest_output_per_item(
+    admin: Actor, researcher: Actor
+) -> None:
+    from app.db import session_scope
+    from app.judges.service import item_judgements
+
+    pid = make_project(researcher, "pairwise", 4)
+    judge = simulated(admin, accuracy=0.0, position_bias=1.0)  # every swap disagrees
+    run_inline(researcher, pid, judge["id"])
+    with session_scope() as s:
+        got = item_judgements(s, pid, judge["id"])
+        some = item_judgements(s, pid, judge["id"], item_ids=[got[0].item_id])
+    assert [g.item_id for g in got] == sorted(response_ids(pid))
+    assert {(g.status, g.consistent, g.annotation_id) for g in got} == {
+        ("inconsistent", False, None)
+    }
+    assert all(g.probability is not None and 0 < g.probability < 1 for g in got)
+    assert [g.item_id for g in some] == [got[0].item_id]
