@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
 from app.auth.deps import Admin, DbSession, Researcher
+from app.errors import Invalid
 from app.judges import service
 from app.judges.schemas import (
     JudgeCreate,
@@ -24,6 +25,24 @@ from app.pagination import Cursor, Keyset, Limit, Page
 from app.projects.rules import TaskKind
 from app.validation import BIGINT_MAX, PathId
 
+
+def _only_query(*names: str) -> Any:
+    """A dependency refusing query parameters the route does not take (a typo is a 422 naming
+    it, not a silently ignored filter)."""
+
+    def check(request: Request) -> None:
+        unknown = sorted({k for k in request.query_params if k not in names})
+        if unknown:
+            raise Invalid(
+                f"Unknown query parameters: {', '.join(repr(k) for k in unknown)}; this route "
+                f"takes {', '.join(names) or 'none'}.",
+                field="query",
+            )
+
+    return Depends(check)
+
+
+PAGED = _only_query("limit", "cursor")
 router = APIRouter(prefix="/api/v1", tags=["judges"])
 
 
@@ -34,7 +53,7 @@ def create_judge(body: JudgeCreate, principal: Admin, session: DbSession) -> Jud
     return JudgeOut.model_validate(service.create_judge(session, principal, body))
 
 
-@router.get("/judges", response_model=Page)
+@router.get("/judges", response_model=Page, dependencies=[PAGED])
 def list_judges(
     principal: Researcher, session: DbSession, limit: Limit = None, cursor: Cursor = None
 ) -> Page:
@@ -55,7 +74,11 @@ def update_judge(
     return JudgeOut.model_validate(service.update_judge(session, principal, judge_id, body))
 
 
-@router.get("/judge-templates", response_model=Page)
+@router.get(
+    "/judge-templates",
+    response_model=Page,
+    dependencies=[_only_query("kind", "limit", "cursor")],
+)
 def list_templates(
     principal: Researcher,
     session: DbSession,
@@ -102,7 +125,7 @@ def start_run(
     return JudgeRunQueued(run_id=run.id, job_id=job.id)
 
 
-@router.get("/projects/{project_id}/judge-runs", response_model=Page)
+@router.get("/projects/{project_id}/judge-runs", response_model=Page, dependencies=[PAGED])
 def list_runs(
     project_id: PathId,
     principal: Researcher,
@@ -124,7 +147,11 @@ def get_run(
     return service.run_out(session, service.get_run(session, principal, project_id, run_id))
 
 
-@router.get("/projects/{project_id}/judge-runs/{run_id}/outputs", response_model=Page)
+@router.get(
+    "/projects/{project_id}/judge-runs/{run_id}/outputs",
+    response_model=Page,
+    dependencies=[PAGED],
+)
 def list_outputs(
     project_id: PathId,
     run_id: PathId,
@@ -141,7 +168,11 @@ def list_outputs(
     return page.page([JudgeOutputOut.model_validate(r) for r in rows])
 
 
-@router.get("/judges/{judge_id}/metrics", response_model=dict[str, Any])
+@router.get(
+    "/judges/{judge_id}/metrics",
+    response_model=dict[str, Any],
+    dependencies=[_only_query("project_id")],
+)
 def judge_metrics(
     judge_id: PathId,
     project_id: Annotated[int, Query(ge=1, le=BIGINT_MAX)],
