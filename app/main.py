@@ -14,6 +14,7 @@ from app.assignments.pages import data_router as annotate_data_router
 from app.assignments.pages import router as annotate_pages
 from app.auth.api import router as auth_router
 from app.auth.pages import router as auth_pages
+from app.auth.user_pages import router as user_pages
 from app.bodylimit import BodySizeLimit
 from app.config import get_settings
 from app.exports.api import router as exports_router
@@ -54,6 +55,7 @@ def create_app() -> FastAPI:
         exports_router,
         health_router,
         auth_pages,
+        user_pages,
         projects_pages,
         annotate_pages,
         annotate_data_router,

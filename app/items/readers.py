@@ -140,8 +140,12 @@ def _jsonl(f: IO[bytes]) -> Iterator[tuple[int, Any]]:
             row = json.loads(line, object_pairs_hook=reject_duplicates)
         except DuplicateKey as exc:
             raise Invalid(f"row {n}: the key {exc.key!r} appears twice.", row=n) from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise Invalid(f"row {n}: line {n} is not valid JSON ({exc}).", row=n) from None
+        except json.JSONDecodeError as exc:
+            # The file's line, and the column within it: never the parser's offset in the file.
+            reason = f"{exc.msg[:1].lower()}{exc.msg[1:]} at column {exc.colno}"
+            raise Invalid(f"row {n}: line {n} is not valid JSON ({reason}).", row=n) from None
+        except UnicodeDecodeError:
+            raise Invalid(f"row {n}: line {n} is not UTF-8 text.", row=n) from None
         except RecursionError:
             raise Invalid(f"row {n}: line {n} is nested too deeply.", row=n) from None
         yield n, row
