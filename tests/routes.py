@@ -52,6 +52,8 @@ def rows_body(w: World) -> list[dict[str, Any]]:
 
 
 ANYONE = (200,) * 7
+ADMIN_ONLY = (401, 401, 403, 403, 403, 403, 200)
+NEW_PASSWORD = "a-new-password-42"
 SIGNED_IN = (401, 401, 200, 200, 200, 200, 200)
 MEMBERS = (401, 401, 404, 200, 404, 200, 200)
 RESEARCHER_MEMBERS = (401, 401, 403, 403, 404, 200, 200)
@@ -64,6 +66,28 @@ API: dict[str, Rule] = {
     "DELETE /api/v1/auth/session": Rule((401, 401, 204, 204, 204, 204, 204)),
     "GET /api/v1/me": Rule(SIGNED_IN),
     "POST /api/v1/users": Rule((401, 401, 403, 403, 403, 403, 201), new_user_body),
+    "GET /api/v1/users": Rule(ADMIN_ONLY),
+    "GET /api/v1/users/{user_id}": Rule(ADMIN_ONLY),
+    "PATCH /api/v1/users/{user_id}": Rule(ADMIN_ONLY, lambda w: {"role": "researcher"}),
+    "PUT /api/v1/me/password": Rule(
+        (401, 401, 204, 204, 204, 204, 204),
+        lambda w: {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+    ),
+    # Researchers see the invitations of the projects they are members of.
+    "GET /api/v1/invitations": Rule((401, 401, 403, 403, 200, 200, 200)),
+    "POST /api/v1/invitations": Rule(
+        (401, 401, 403, 403, 404, 201, 201),
+        lambda w: {
+            "email": new_user_body(w)["email"],
+            "project_id": w.project,
+            "role": "annotator",
+        },
+    ),
+    "DELETE /api/v1/invitations/{invitation_id}": Rule((401, 401, 403, 403, 404, 200, 200)),
+    # The link's token is the credential: anyone holding it may accept, once.
+    "POST /api/v1/invitations/accept": Rule(
+        (201,) * 7, lambda w: {"token": w.invite_token, "password": PASSWORD}, public=True
+    ),
     "POST /api/v1/projects": Rule(
         (401, 401, 403, 403, 201, 201, 201), lambda w: {"name": "p", "kind": "ranking"}
     ),
@@ -138,6 +162,8 @@ class Page:
 LOGGED_IN = (303, 303, 200, 200, 200, 200, 200)
 PAGE_MEMBERS = (303, 303, 404, 200, 404, 200, 200)
 FORM_RESEARCHER_MEMBERS = (303, 303, 403, 403, 404, 303, 303)
+PAGE_ADMIN = (303, 303, 403, 403, 403, 403, 200)
+FORM_ADMIN = (303, 303, 403, 403, 403, 403, 303)
 
 PAGES: dict[str, Page] = {
     "GET /login": Page((200, 200, 303, 303, 303, 303, 303), public=True),
@@ -161,6 +187,36 @@ PAGES: dict[str, Page] = {
     ),
     "POST /projects/{project_id}/members/{user_id}/remove": Page(
         FORM_RESEARCHER_MEMBERS, form=lambda w: {}
+    ),
+    "POST /projects/{project_id}/invitations": Page(
+        FORM_RESEARCHER_MEMBERS,
+        form=lambda w: {"email": new_user_body(w)["email"], "role": "annotator"},
+    ),
+    "POST /projects/{project_id}/invitations/{invitation_id}/revoke": Page(
+        FORM_RESEARCHER_MEMBERS, form=lambda w: {}
+    ),
+    "GET /users": Page(PAGE_ADMIN),
+    "POST /users": Page(FORM_ADMIN, form=lambda w: {**new_user_body(w), "role": "annotator"}),
+    "GET /users/{user_id}": Page(PAGE_ADMIN),
+    "POST /users/{user_id}": Page(
+        FORM_ADMIN, form=lambda w: {"role": "researcher", "status": "active"}
+    ),
+    "POST /users/{user_id}/password": Page(FORM_ADMIN, form=lambda w: {"password": NEW_PASSWORD}),
+    "GET /account/password": Page(LOGGED_IN),
+    "POST /account/password": Page(
+        (303,) * 7,
+        form=lambda w: {
+            "current_password": PASSWORD,
+            "new_password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD,
+        },
+    ),
+    # Public: the invitation link is the credential (each caller gets a fresh world's link).
+    "GET /invite/{token}": Page((200,) * 7, public=True),
+    "POST /invite/{token}": Page(
+        (303,) * 7,
+        form=lambda w: {"password": PASSWORD, "confirm_password": PASSWORD},
+        public=True,
     ),
     "GET /projects/{project_id}/annotate": Page(PAGE_MEMBERS),
     # The workspace's JSON call: cookie and X-CSRF-Token header, answers like the API.

@@ -43,6 +43,8 @@ class World:
     assignment: int
     export: int
     job: int
+    invitation: int
+    invite_token: str
     items: list[int] = field(default_factory=list)
 
     def ids(self) -> dict[str, int]:
@@ -53,6 +55,8 @@ class World:
             "export_id": self.export,
             "job_id": self.job,
             "user_id": self.people["annotator_member"].id,
+            "invitation_id": self.invitation,
+            "token": self.invite_token,
         }
 
 
@@ -64,7 +68,8 @@ ROWS = [
 
 def build_world(password_hash: str) -> World:
     from app.assignments import engine
-    from app.auth.models import Role, TokenKind, User
+    from app.auth.invitations import create_invitation, token_of
+    from app.auth.models import InvitedRole, Role, TokenKind, User
     from app.auth.service import Principal, issue_token
     from app.auth.tokens import csrf_token
     from app.config import get_settings
@@ -105,6 +110,10 @@ def build_world(password_hash: str) -> World:
         export, job = request_snapshot(
             s, principals["researcher_member"], project.id, ExportOptions()
         )
+        invitation = create_invitation(
+            s, principals["researcher_member"], project.id,
+            f"invitee-{uuid.uuid4().hex[:6]}@example.org", InvitedRole.annotator,
+        )  # fmt: skip
         items = list(
             s.scalars(
                 text("SELECT id FROM items WHERE project_id = :p ORDER BY id"), {"p": project.id}
@@ -117,6 +126,8 @@ def build_world(password_hash: str) -> World:
             assignment=task["assignment_id"],
             export=export.id,
             job=job.id,
+            invitation=invitation.id,
+            invite_token=token_of(invitation),
             items=items,
         )
 

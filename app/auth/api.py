@@ -168,9 +168,11 @@ def create_invitation(
 
 @router.get("/invitations", response_model=InvitationPage)
 def list_invitations(
-    project_id: Annotated[int, Query(ge=1, le=BIGINT_MAX)],
     principal: Researcher,
     session: DbSession,
+    project_id: Annotated[
+        int | None, Query(ge=1, le=BIGINT_MAX, description="Only this project's.")
+    ] = None,
     pending: bool = False,
     limit: Limit = None,
     cursor: Cursor = None,

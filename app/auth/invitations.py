@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from app.audit.service import record
@@ -95,17 +95,26 @@ def create_invitation(
 
 
 def list_invitations(
-    session: Session, principal: Principal, project_id: int, page: Keyset, *, pending_only: bool
+    session: Session,
+    principal: Principal,
+    project_id: int | None,
+    page: Keyset,
+    *,
+    pending_only: bool,
 ) -> list[Invitation]:
-    """A project's invitations, newest first, for those who manage its members."""
+    """Invitations newest first, of one project or of every project the caller manages
+    (admins: all), up to limit+1 of them."""
     require_role(principal, Role.researcher)
-    project = get_project(session, principal, project_id)
-    stmt = (
-        select(Invitation)
-        .where(Invitation.project_id == project.id)
-        .order_by(Invitation.id.desc())
-        .limit(page.limit + 1)
-    )
+    stmt = select(Invitation).order_by(Invitation.id.desc()).limit(page.limit + 1)
+    if project_id is not None:
+        stmt = stmt.where(Invitation.project_id == get_project(session, principal, project_id).id)
+    elif not principal.is_admin:
+        stmt = stmt.where(
+            exists().where(
+                ProjectMember.project_id == Invitation.project_id,
+                ProjectMember.user_id == principal.id,
+            )
+        )
     if pending_only:
         stmt = stmt.where(
             Invitation.accepted_at.is_(None),

@@ -19,7 +19,7 @@ from app.auth.models import Role, TokenKind
 from app.auth.schemas import Email, Password
 from app.auth.service import require_role
 from app.config import get_settings
-from app.errors import CsrfFailed, DomainError
+from app.errors import CsrfFailed, DomainError, Invalid
 from app.pagination import Keyset
 from app.validation import STORABLE, PathId
 from app.web.deps import FormUser, PageRoute, PageUser
@@ -98,7 +98,9 @@ async def create_user(request: Request, principal: FormUser, session: DbSession)
     try:
         email = _EMAIL.validate_python(values["email"])
         password = _PASSWORD.validate_python(_form_text(form, "password"))
-        role = Role(values["role"]) if values["role"] in ROLE_NAMES else Role.annotator
+        if values["role"] not in ROLE_NAMES:
+            raise Invalid("Choose a role: annotator, researcher or admin.")
+        role = Role(values["role"])
         user = await run_in_threadpool(
             service.create_user, session, email, password, role, principal.id
         )
