@@ -27,6 +27,7 @@ from app.openapi import install_openapi
 from app.projects.api import router as projects_router
 from app.projects.pages import router as projects_pages
 from app.strictbody import StrictBodies
+from app.web.docs import install_docs
 from app.web.setup import install_web
 
 JSON_BODY_LIMIT = 4 * 1024 * 1024
@@ -42,9 +43,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     settings = get_settings()
-    app = FastAPI(title="Tandem", version=__version__, lifespan=lifespan)
+    # /docs is served by app.web.docs from the installed package (works offline, under the CSP).
+    app = FastAPI(
+        title="Tandem", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     install_error_handlers(app)
     install_openapi(app)
+    install_docs(app)
 
     for router in (
         auth_router,

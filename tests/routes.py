@@ -222,8 +222,8 @@ PAGES: dict[str, Page] = {
     # The workspace's JSON call: cookie and X-CSRF-Token header, answers like the API.
     "POST /projects/{project_id}/annotate/next": Page((401, 401, 404, 200, 404, 200, 200)),
 }
-# FastAPI's own documentation routes and the static files are public and hold no data.
-NOT_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# The OpenAPI document, the docs page and its assets (app/web/docs.py) are public and hold no data.
+NOT_ROUTES = {"/openapi.json", "/docs", "/docs/assets/{name}"}
 
 
 UPLOAD = b'[{"prompt": "p", "responses": [{"text": "a"}, {"text": "b"}]}]'
