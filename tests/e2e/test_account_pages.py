@@ -185,7 +185,7 @@ def test_browsers_get_error_pages_and_failed_posts_redirect(
         assert page.get_by_test_id("error-page").get_attribute("data-status") == str(status)
         assert words in page.get_by_test_id("error-message").inner_text()
         assert "project_id" not in page.content()
-    b.screenshot("error-404")
+    b.screenshot("error-page")
     # The API keeps JSON.
     r = researcher.client.get("/api/v1/nothing", headers={"Accept": "text/html"})
     assert r.status_code == 404 and r.json()["error"] == "not_found"
