@@ -85,7 +85,7 @@ API: dict[str, Rule] = {
     ),
     "DELETE /api/v1/invitations/{invitation_id}": Rule((401, 401, 403, 403, 404, 200, 200)),
     # The link's token is the credential: anyone holding it may accept, once.
-    "POST /api/v1/invitations/accept": Rule(
+    "POST /api/v1/auth/accept-invitation": Rule(
         (201,) * 7, lambda w: {"token": w.invite_token, "password": PASSWORD}, public=True
     ),
     "POST /api/v1/projects": Rule(

@@ -193,7 +193,9 @@ def revoke_invitation(
 
 
 @router.post(
-    "/invitations/accept", response_model=InvitationAccepted, status_code=status.HTTP_201_CREATED
+    "/auth/accept-invitation",
+    response_model=InvitationAccepted,
+    status_code=status.HTTP_201_CREATED,
 )
 def accept_invitation(body: InvitationAccept, session: DbSession) -> InvitationAccepted:
     """No credentials: the link's token is the proof. Creates the account, once."""

@@ -111,6 +111,22 @@ def _settings_from_form(form: FormData) -> dict[str, Any]:
     return body
 
 
+# The API's messages name its fields; the forms say the same in the words on the form.
+_FORM_WORDS = {
+    "span_labels": "span labels",
+    "lease_seconds": "lease (seconds)",
+    "allow_tie": "allow ties",
+    "gold_answer": "gold answer",
+}
+
+
+def in_form_words(message: str) -> str:
+    for field, words in _FORM_WORDS.items():
+        message = message.replace(f"entry in {field}", words[:-1] if words.endswith("s") else words)
+        message = message.replace(field, words)
+    return message[:1].upper() + message[1:]
+
+
 def _validation_message(err: ValidationError) -> str:
     """The first problem, in the form's words ("Span labels: ..."), never a field's name."""
     first = err.errors()[0]
@@ -161,7 +177,7 @@ async def create_project(request: Request, principal: FormUser, session: DbSessi
         session.rollback()
         message = _validation_message(exc) if isinstance(exc, ValidationError) else exc.message
         typed = {k: v for k, v in body.items() if v is not None}
-        return redirect_with_error("/projects/new", {"form": message}, typed)
+        return redirect_with_error("/projects/new", {"form": in_form_words(message)}, typed)
     return RedirectResponse(f"/projects/{project.id}?notice=created", status_code=303)
 
 
@@ -208,7 +224,9 @@ async def edit_project(
         session.rollback()
         message = _validation_message(exc) if isinstance(exc, ValidationError) else exc.message
         typed = {k: v for k, v in body.items() if v is not None}
-        return redirect_with_error(f"/projects/{project_id}/settings", {"form": message}, typed)
+        return redirect_with_error(
+            f"/projects/{project_id}/settings", {"form": in_form_words(message)}, typed
+        )
     return RedirectResponse(f"/projects/{project_id}?notice=saved", status_code=303)
 
 

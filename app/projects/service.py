@@ -45,16 +45,16 @@ def get_project(
 
 def _check_kind_settings(kind: TaskKind, s: ProjectSettings) -> None:
     if s.span_labels is not None and kind is not TaskKind.span and s.span_labels:
-        raise Invalid("Span labels apply only to span projects.")
+        raise Invalid("span_labels only apply to span projects.")
     if s.aspects and kind is not TaskKind.pairwise:
-        raise Invalid("Aspects apply only to pairwise projects.")
+        raise Invalid("aspects only apply to pairwise projects.")
 
 
 def create_project(session: Session, principal: Principal, body: ProjectCreate) -> Project:
     require_role(principal, Role.researcher)
     _check_kind_settings(body.kind, body)
     if body.kind is TaskKind.span and not body.span_labels:
-        raise Invalid("A span project needs at least one span label.")
+        raise Invalid("A span project needs at least one entry in span_labels.")
     values = body.model_dump(exclude_none=True, exclude={"kind"})
     project = Project(**values, kind=body.kind.value, created_by=principal.id)
     session.add(project)
@@ -76,7 +76,7 @@ def update_project(
     _check_kind_settings(kind, body)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if kind is TaskKind.span and changes.get("span_labels") == []:
-        raise Invalid("A span project needs at least one span label.")
+        raise Invalid("A span project needs at least one entry in span_labels.")
     if "overlap" in changes and changes["overlap"] != project.overlap:
         # remaining = overlap - taken stays exact under a shift of overlap.
         session.execute(

@@ -33,7 +33,9 @@ def test_an_invitee_sets_a_password_and_lands_in_the_project(
     # Only a keyed digest's salt is stored: the link is nowhere in the table.
     assert not sql("SELECT 1 FROM invitations WHERE position(%s in salt::text) > 0", token)
     client = app_client_factory()
-    r = client.post("/api/v1/invitations/accept", json={"token": token, "password": "chosen-pw-1"})
+    r = client.post(
+        "/api/v1/auth/accept-invitation", json={"token": token, "password": "chosen-pw-1"}
+    )
     assert r.status_code == 201, r.text
     assert r.json()["project_id"] == pid and r.json()["user"]["role"] == "researcher"
     login = client.post(
@@ -42,7 +44,9 @@ def test_an_invitee_sets_a_password_and_lands_in_the_project(
     me = {"Authorization": f"Bearer {login}"}
     assert client.get(f"/api/v1/projects/{pid}", headers=me).status_code == 200
     # Single use.
-    r = client.post("/api/v1/invitations/accept", json={"token": token, "password": "again-pw-1"})
+    r = client.post(
+        "/api/v1/auth/accept-invitation", json={"token": token, "password": "again-pw-1"}
+    )
     assert r.status_code == 409 and r.json()["error"] == "invitation_closed"
     listed = researcher.client.get("/api/v1/invitations", params={"project_id": pid}).json()
     assert listed["items"][0]["status"] == "accepted" and listed["items"][0]["url"] is None
@@ -56,7 +60,7 @@ def test_two_accepts_of_one_link_create_one_account(
 
     def accept(_: int) -> int:
         body = {"token": token, "password": PASSWORD}
-        return app_client_factory().post("/api/v1/invitations/accept", json=body).status_code
+        return app_client_factory().post("/api/v1/auth/accept-invitation", json=body).status_code
 
     with ThreadPoolExecutor(4) as pool:
         codes = sorted(pool.map(accept, range(4)))
@@ -75,15 +79,15 @@ def test_expired_withdrawn_and_forged_links_do_not_work(
         expired["id"],
     )
     body = {"token": expired["url"].rsplit("/", 1)[1], "password": PASSWORD}
-    r = client.post("/api/v1/invitations/accept", json=body)
+    r = client.post("/api/v1/auth/accept-invitation", json=body)
     assert r.status_code == 409 and "expired" in r.json()["detail"]
     withdrawn = _invite(researcher, pid, "nope@lab.example").json()
     r = researcher.client.delete(f"/api/v1/invitations/{withdrawn['id']}")
     assert r.status_code == 200 and r.json()["status"] == "revoked"
     body = {"token": withdrawn["url"].rsplit("/", 1)[1], "password": PASSWORD}
-    assert client.post("/api/v1/invitations/accept", json=body).status_code == 409
+    assert client.post("/api/v1/auth/accept-invitation", json=body).status_code == 409
     forged = f"{withdrawn['id']}.{'0' * 40}"
-    r = client.post("/api/v1/invitations/accept", json={"token": forged, "password": PASSWORD})
+    r = client.post("/api/v1/auth/accept-invitation", json={"token": forged, "password": PASSWORD})
     assert r.status_code == 404
     assert sql("SELECT count(*) FROM users WHERE email LIKE '%%@lab.example'") == [(0,)]
 
