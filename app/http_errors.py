@@ -19,6 +19,7 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import exc as sa
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match
@@ -101,19 +102,24 @@ def describe_request_errors(exc: RequestValidationError) -> tuple[int, str, str,
     return 422, sentence(errors), "validation_error", errors
 
 
-def _page_for(request: Request, status: int, detail: str, headers: Any = None) -> Response | None:
+async def _page_for(
+    request: Request, status: int, detail: str, headers: Any = None
+) -> Response | None:
     """A browser navigating gets the styled page; the API and scripts keep JSON."""
-    from app.web.deps import error_page, wants_page  # the pages import this module's siblings
+    from app.web.deps import error_page, viewer, wants_page  # pages import this module
 
     if not wants_page(request):
         return None
+    if getattr(request.state, "principal", None) is None:
+        # The top bar of a logged-in user (no route ran to find them).
+        request.state.principal = await run_in_threadpool(viewer, request)
     return error_page(request, status, detail, dict(headers or {}))
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     if exc.status_code in (404, 405, 422) and (
-        page := _page_for(request, exc.status_code, exc.message)
+        page := await _page_for(request, exc.status_code, exc.message)
     ):
         return page
     headers: dict[str, str] | None = None
@@ -127,7 +133,7 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     status, detail, code, errors = describe_request_errors(exc)
-    if status == 422 and (page := _page_for(request, status, sentence(errors, skip=SKIP))):
+    if status == 422 and (page := await _page_for(request, status, sentence(errors, skip=SKIP))):
         return page
     extra: dict[str, Any] = {"errors": errors} if errors else {}
     return error_response(status, detail, code, None, **extra)
@@ -139,7 +145,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     code = HTTP_CODES.get(exc.status_code, fallback)
     detail = str(exc.detail)
     if exc.status_code == 404 and detail == "Not Found":
-        if page := _page_for(request, 404, not_found_message(request.url.path)):
+        if page := await _page_for(request, 404, not_found_message(request.url.path)):
             return page
         detail = f"Nothing is at {request.method} {request.url.path}."
     elif exc.status_code == 405:
@@ -155,7 +161,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             )
         else:
             message = f"This page cannot be opened with {request.method}."
-        if page := _page_for(request, 405, message, headers):
+        if page := await _page_for(request, 405, message, headers):
             return page
         if allowed:
             return error_response(405, detail, code, headers)

@@ -16,6 +16,7 @@ from app.auth.models import TokenKind
 from app.auth.service import Principal, resolve_token
 from app.auth.tokens import csrf_matches
 from app.config import get_settings
+from app.db import session_scope
 from app.errors import CsrfFailed, DomainError, describe_errors, sentence
 from app.http_errors import not_found_message
 from app.validation import json_safe
@@ -52,6 +53,19 @@ def page_principal(request: Request, session: DbSession) -> Principal:
 
 
 PageUser = Annotated[Principal, Depends(page_principal)]
+
+
+def viewer(request: Request) -> Principal | None:
+    """The logged-in browser user, if any, for pages that do not require one (error pages).
+    Never raises: an error page must render even when the database is away."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    try:
+        with session_scope() as session:
+            return resolve_token(session, cookie, TokenKind.session)
+    except Exception:
+        return None
 
 
 async def form_principal(request: Request, principal: PageUser) -> Principal:

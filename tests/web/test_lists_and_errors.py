@@ -72,6 +72,7 @@ def test_browsers_get_error_pages_and_the_api_keeps_json(
     assert "There is no page at /projects/abc" in r.text and "project_id" not in r.text
     r = client.get("/nowhere", headers=HTML)
     assert r.status_code == 404 and 'data-testid="error-page"' in r.text
+    assert researcher.email in r.text  # the logged-in top bar, though no route ran
     r = client.get("/logout", headers=HTML)
     assert r.status_code == 405 and "only receives forms" in r.text and r.headers["allow"] == "POST"
     r = client.get("/?cursor=x", headers=HTML)
