@@ -4,7 +4,7 @@ an invitee accepts an invitation. Failed forms redirect back with their error (a
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
@@ -65,12 +65,19 @@ def users_page(
     principal: PageUser,
     session: DbSession,
     q: Search = "",
+    role: Annotated[Literal["", "annotator", "researcher", "admin"], Query()] = "",
+    status: Annotated[Literal["", "active", "disabled"], Query()] = "",
     cursor: PageCursor = None,
 ) -> Response:
+    """The search form sends "" for "any" role or status."""
     require_role(principal, Role.admin)
     page = Keyset.parse(PAGE_SIZE, cursor)
-    rows = users.list_users(session, principal, page, query=q)
+    active = None if not status else status == "active"
+    rows = users.list_users(
+        session, principal, page, query=q, role=Role(role) if role else None, active=active
+    )
     next_cursor = page.next_cursor([u.id for u in rows])
+    filters = {"q": q, "role": role, "status": status}
     errors, values = read_flash(request)
     return render(
         request,
@@ -78,8 +85,10 @@ def users_page(
         {
             "rows": rows[:PAGE_SIZE],
             "q": q,
+            "filters": filters,
             "first_page": cursor is None,
-            "next_url": f"/users?{urlencode({'q': q, 'cursor': next_cursor})}"
+            "first_url": f"/users?{urlencode(filters)}",
+            "next_url": f"/users?{urlencode({**filters, 'cursor': next_cursor})}"
             if next_cursor
             else "",
             "roles": list(Role),

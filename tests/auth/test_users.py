@@ -48,7 +48,11 @@ def test_disabling_a_user_ends_their_tokens_and_login(
     assert r.status_code == 200 and r.json()["is_active"] is False
     assert user.client.get("/api/v1/me").status_code == 401
     login = {"email": user.email, "password": PASSWORD}
-    assert app_client_factory().post("/api/v1/auth/token", json=login).status_code == 401
+    r = app_client_factory().post("/api/v1/auth/token", json=login)
+    assert r.status_code == 401 and "disabled" in r.json()["detail"]
+    # Without the password nothing tells that the account exists.
+    r = app_client_factory().post("/api/v1/auth/token", json={**login, "password": "guessing"})
+    assert r.json()["detail"] == "Wrong email or password."
     # Enabled again: a new login works, the old token stays revoked.
     admin.client.patch(f"/api/v1/users/{user.id}", json={"is_active": True})
     assert app_client_factory().post("/api/v1/auth/token", json=login).status_code == 200

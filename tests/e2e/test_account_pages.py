@@ -76,6 +76,10 @@ def test_admin_lists_searches_pages_creates_disables_and_resets_users(
     assert victim.client.get("/api/v1/me").status_code == 401  # the API token too
     victim_context.close()
     assert sql_value("SELECT is_active FROM users WHERE id = %s", victim.id) is False
+    b.goto("/users?status=disabled")
+    assert page.get_by_test_id("user-row").count() == 1
+    assert victim.email in page.get_by_test_id("user-table").inner_text()
+    b.goto(f"/users/{victim.id}")
 
     # Enable again and reset the password: the new one works, the old one does not.
     page.get_by_test_id("user-active").check()
