@@ -947,3 +947,15 @@ def test_a_jsonl_syntax_error_names_the_line_and_column_not_the_file_offset(
     assert detail.startswith("row 2: line 2 is not valid JSON (") and "at column 31" in detail
     assert "char" not in detail and "line 1" not in detail
     assert nothing_written(p["id"])
+
+
+def test_a_malformed_json_array_is_described_without_the_parsers_pointer(
+    researcher: Actor, project_factory: ProjectFactory
+) -> None:
+    p = project_factory(items=0)
+    body = b'[{"prompt": "p", "responses": [{"text": "\xff"}]}]'
+    r = researcher.client.post(url(p), content=body, params={"format": "json"})
+    assert r.status_code == 422 and r.json()["row"] == 1
+    detail = r.json()["detail"]
+    assert "text that is not UTF-8" in detail
+    assert "right here" not in detail and "b'" not in detail and "lexical error" not in detail
