@@ -60,6 +60,7 @@ class World:
             "user_id": self.people["annotator_member"].id,
             "invitation_id": self.invitation,
             "token": self.invite_token,
+            "item_id": self.items[0],
             "judge_id": self.judge,
             "run_id": self.judge_run,
             "template_id": self.template,

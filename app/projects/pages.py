@@ -20,6 +20,7 @@ from app.auth.service import Principal, require_role
 from app.config import get_settings
 from app.errors import DomainError, Invalid, NotFound
 from app.items import importer
+from app.jobs import service as jobs
 from app.pagination import Keyset
 from app.projects import progress, service
 from app.projects.errors import UnknownEmail
@@ -234,14 +235,18 @@ NOTICES = {
     "created": "Project created. Upload items and add members to get started.",
     "saved": "Settings saved.",
     "imported": "Items imported.",
-    "queued": "The file is large: it is being imported in the background.",
+    "queued": "The file is large: it is being imported in the background (see Background jobs).",
     "member_added": "Member added.",
     "member_removed": "Member removed.",
     "invited": "Invitation created: copy its link below and send it to them.",
     "invitation_revoked": "Invitation withdrawn; its link no longer works.",
     "welcome": "Welcome! Your account is ready.",
+    "archived": "Project archived: annotators no longer see it; its data stays for export.",
+    "unarchived": "Project unarchived: annotators see it again.",
+    "job_cancel": "Cancel requested: a queued job ends now, a running one at its next step.",
 }
 LIST_SIZE = 25
+RECENT_JOBS = 5
 
 
 def _project_page(
@@ -270,6 +275,7 @@ def _project_page(
         "annotators": [],
         "members": [],
         "invitations": [],
+        "jobs": [],
     }
     if is_researcher:
         annotators = progress.annotator_progress(
@@ -300,6 +306,9 @@ def _project_page(
             "invitations": [(i, invitations.link_of(i)) for i in pending[:LIST_SIZE]],
             "invitations_more": len(pending) > LIST_SIZE,
             "invited_roles": list(InvitedRole),
+            "jobs": jobs.list_jobs(
+                session, principal, Keyset(RECENT_JOBS, None), project_id=project.id
+            )[:RECENT_JOBS],
         }
     return render(request, "project.html", context, principal=principal)
 
@@ -431,3 +440,36 @@ def revoke_invitation(
     return RedirectResponse(
         f"/projects/{project_id}?notice=invitation_revoked#invitations", status_code=303
     )
+
+
+@router.post("/projects/{project_id}/archive")
+def archive_project(project_id: PathId, principal: FormUser, session: DbSession) -> Response:
+    service.set_archived(session, principal, project_id, True)
+    return RedirectResponse(f"/projects/{project_id}?notice=archived", status_code=303)
+
+
+@router.post("/projects/{project_id}/unarchive")
+def unarchive_project(project_id: PathId, principal: FormUser, session: DbSession) -> Response:
+    service.set_archived(session, principal, project_id, False)
+    return RedirectResponse(f"/projects/{project_id}?notice=unarchived", status_code=303)
+
+
+@router.post("/projects/{project_id}/delete")
+async def delete_project(
+    project_id: PathId, request: Request, principal: FormUser, session: DbSession
+) -> Response:
+    """Delete after confirmation: the form asks for the project's name, typed again."""
+    require_role(principal, Role.admin)
+    form = await request.form()
+    typed = form.get("confirm_name")
+    try:
+        project = await run_in_threadpool(service.get_project, session, principal, project_id)
+        if not isinstance(typed, str) or typed.strip() != project.name.strip():
+            raise Invalid("Type the project's name exactly to confirm the deletion.")
+        await run_in_threadpool(service.delete_project, session, principal, project_id)
+    except DomainError as exc:
+        session.rollback()
+        if exc.status_code in (403, 404):
+            raise
+        return redirect_with_error(f"/projects/{project_id}#delete", {"delete": exc.message})
+    return RedirectResponse("/?notice=deleted", status_code=303)

@@ -4,7 +4,7 @@ Users already carry `is_active` (revision 0001): a disabled user cannot log in a
 tokens stop resolving; this revision adds only the invitations table.
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0010
 Create Date: 2026-12-02 00:00:00.000000
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0005"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
