@@ -182,7 +182,7 @@ def test_browsers_get_error_pages_and_failed_posts_redirect(
     for path, status, words in [
         ("/no/such/page", 404, "There is no page at /no/such/page"),
         ("/projects/abc", 404, "There is no page at /projects/abc"),
-        ("/projects/1/items", 405, "only receives forms"),
+        ("/logout", 405, "only receives forms"),
     ]:
         response = page.goto(b.base_url + path)
         assert response is not None and response.status == status, path

@@ -12,7 +12,7 @@ from tests.world import World, build_world
 WIDTH = PHONE["width"]
 # Who opens each page: the first of these whom the authorization matrix lets in.
 VIEWERS = ("researcher_member", "admin", "annotator_member", "anonymous")
-EXTRA = ["/no/such/page", "/projects/abc", "/projects/{project_id}/items", "/docs"]
+EXTRA = ["/no/such/page", "/projects/abc", "/projects/{project_id}/members", "/docs"]
 
 
 def _viewer(key: str) -> str:
