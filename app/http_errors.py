@@ -19,6 +19,7 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import exc as sa
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match
@@ -34,6 +35,14 @@ from app.errors import (
 from app.validation import json_safe
 
 log = logging.getLogger(__name__)
+
+# The request part of a location ("query.page"): the pages name the field alone.
+SKIP = ("body", "query", "path")
+
+
+def not_found_message(path: str) -> str:
+    return f"There is no page at {path}. Check the address, or start again from your projects."
+
 
 RETRY_AFTER_SECONDS = 1
 HTTP_CODES = {
@@ -93,8 +102,26 @@ def describe_request_errors(exc: RequestValidationError) -> tuple[int, str, str,
     return 422, sentence(errors), "validation_error", errors
 
 
+async def _page_for(
+    request: Request, status: int, detail: str, headers: Any = None
+) -> Response | None:
+    """A browser navigating gets the styled page; the API and scripts keep JSON."""
+    from app.web.deps import error_page, viewer, wants_page  # pages import this module
+
+    if not wants_page(request):
+        return None
+    if getattr(request.state, "principal", None) is None:
+        # The top bar of a logged-in user (no route ran to find them).
+        request.state.principal = await run_in_threadpool(viewer, request)
+    return error_page(request, status, detail, dict(headers or {}))
+
+
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
+    if exc.status_code in (404, 405, 422) and (
+        page := await _page_for(request, exc.status_code, exc.message)
+    ):
+        return page
     headers: dict[str, str] | None = None
     if isinstance(exc, RateLimited | ServiceUnavailable):
         headers = {"Retry-After": str(exc.retry_after)}
@@ -106,6 +133,8 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     status, detail, code, errors = describe_request_errors(exc)
+    if status == 422 and (page := await _page_for(request, status, sentence(errors, skip=SKIP))):
+        return page
     extra: dict[str, Any] = {"errors": errors} if errors else {}
     return error_response(status, detail, code, None, **extra)
 
@@ -116,13 +145,26 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     code = HTTP_CODES.get(exc.status_code, fallback)
     detail = str(exc.detail)
     if exc.status_code == 404 and detail == "Not Found":
+        if page := await _page_for(request, 404, not_found_message(request.url.path)):
+            return page
         detail = f"Nothing is at {request.method} {request.url.path}."
     elif exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}."
         # Starlette names only the first route that matched the path; list them all.
         allowed = _methods_for(request)
+        headers = {"Allow": ", ".join(allowed)} if allowed else {}
+        if request.method == "GET" and allowed == ["POST"]:
+            # A form's address opened directly (or reloaded): say so in the user's terms.
+            message = (
+                f"{request.url.path} only receives forms, so there is nothing to show here."
+                " Go back to the page with the form."
+            )
+        else:
+            message = f"This page cannot be opened with {request.method}."
+        if page := await _page_for(request, 405, message, headers):
+            return page
         if allowed:
-            return error_response(405, detail, code, {"Allow": ", ".join(allowed)})
+            return error_response(405, detail, code, headers)
     elif exc.status_code == 400 and "parsing the body" in detail:
         detail, code = "Request body could not be read as JSON.", MALFORMED_JSON
     return error_response(exc.status_code, detail, code, dict(exc.headers or {}))

@@ -14,6 +14,7 @@ from app.assignments.pages import data_router as annotate_data_router
 from app.assignments.pages import router as annotate_pages
 from app.auth.api import router as auth_router
 from app.auth.pages import router as auth_pages
+from app.auth.user_pages import router as user_pages
 from app.bodylimit import BodySizeLimit
 from app.config import get_settings
 from app.exports.api import router as exports_router
@@ -36,6 +37,7 @@ from app.registry.pages import router as models_pages
 from app.strictbody import StrictBodies
 from app.training.runs.api import router as training_runs_router
 from app.training.runs.pages import router as training_pages
+from app.web.docs import install_docs
 from app.web.setup import install_web
 
 JSON_BODY_LIMIT = 4 * 1024 * 1024
@@ -51,9 +53,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     settings = get_settings()
-    app = FastAPI(title="Tandem", version=__version__, lifespan=lifespan)
+    # /docs is served by app.web.docs from the installed package (works offline, under the CSP).
+    app = FastAPI(
+        title="Tandem", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     install_error_handlers(app)
     install_openapi(app)
+    install_docs(app)
 
     for router in (
         auth_router,
@@ -69,6 +75,7 @@ def create_app() -> FastAPI:
         judges_pages,
         health_router,
         auth_pages,
+        user_pages,
         projects_pages,
         annotate_pages,
         annotate_data_router,

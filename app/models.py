@@ -3,7 +3,7 @@
 from app.annotations.models import Annotation
 from app.assignments.models import Assignment
 from app.audit.models import AuditEntry
-from app.auth.models import ApiToken, User
+from app.auth.models import ApiToken, Invitation, User
 from app.db import Base
 from app.exports.models import Export
 from app.items.models import Item, Response
@@ -20,6 +20,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Export",
+    "Invitation",
     "Item",
     "Job",
     "JobBlob",

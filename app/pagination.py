@@ -56,3 +56,10 @@ class Page(BaseModel):
 
     items: list[Any]
     next_cursor: str | None
+
+
+def like_pattern(text: str) -> str:
+    """An ILIKE pattern (escape character backslash) matching `text` anywhere, its wildcards
+    taken literally: the lists' search boxes."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

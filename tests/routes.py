@@ -63,6 +63,7 @@ def judge_body(w: World) -> dict[str, Any]:
 ANYONE = (200,) * 7
 RESEARCHERS = (401, 401, 403, 403, 200, 200, 200)
 ADMIN = (401, 401, 403, 403, 403, 403, 200)
+NEW_PASSWORD = "a-new-password-42"
 SIGNED_IN = (401, 401, 200, 200, 200, 200, 200)
 MEMBERS = (401, 401, 404, 200, 404, 200, 200)
 RESEARCHER_MEMBERS = (401, 401, 403, 403, 404, 200, 200)
@@ -75,6 +76,28 @@ API: dict[str, Rule] = {
     "DELETE /api/v1/auth/session": Rule((401, 401, 204, 204, 204, 204, 204)),
     "GET /api/v1/me": Rule(SIGNED_IN),
     "POST /api/v1/users": Rule((401, 401, 403, 403, 403, 403, 201), new_user_body),
+    "GET /api/v1/users": Rule(ADMIN),
+    "GET /api/v1/users/{user_id}": Rule(ADMIN),
+    "PATCH /api/v1/users/{user_id}": Rule(ADMIN, lambda w: {"role": "researcher"}),
+    "PUT /api/v1/me/password": Rule(
+        (401, 401, 204, 204, 204, 204, 204),
+        lambda w: {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+    ),
+    # Researchers see the invitations of the projects they are members of.
+    "GET /api/v1/invitations": Rule((401, 401, 403, 403, 200, 200, 200)),
+    "POST /api/v1/invitations": Rule(
+        (401, 401, 403, 403, 404, 201, 201),
+        lambda w: {
+            "email": new_user_body(w)["email"],
+            "project_id": w.project,
+            "role": "annotator",
+        },
+    ),
+    "DELETE /api/v1/invitations/{invitation_id}": Rule((401, 401, 403, 403, 404, 200, 200)),
+    # The link's token is the credential: anyone holding it may accept, once.
+    "POST /api/v1/auth/accept-invitation": Rule(
+        (201,) * 7, lambda w: {"token": w.invite_token, "password": PASSWORD}, public=True
+    ),
     "POST /api/v1/projects": Rule(
         (401, 401, 403, 403, 201, 201, 201), lambda w: {"name": "p", "kind": "ranking"}
     ),
@@ -241,6 +264,36 @@ PAGES: dict[str, Page] = {
     "POST /projects/{project_id}/members/{user_id}/remove": Page(
         FORM_RESEARCHER_MEMBERS, form=lambda w: {}
     ),
+    "POST /projects/{project_id}/invitations": Page(
+        FORM_RESEARCHER_MEMBERS,
+        form=lambda w: {"email": new_user_body(w)["email"], "role": "annotator"},
+    ),
+    "POST /projects/{project_id}/invitations/{invitation_id}/revoke": Page(
+        FORM_RESEARCHER_MEMBERS, form=lambda w: {}
+    ),
+    "GET /users": Page(ADMIN_PAGE),
+    "POST /users": Page(ADMIN_FORM, form=lambda w: {**new_user_body(w), "role": "annotator"}),
+    "GET /users/{user_id}": Page(ADMIN_PAGE),
+    "POST /users/{user_id}": Page(
+        ADMIN_FORM, form=lambda w: {"role": "researcher", "status": "active"}
+    ),
+    "POST /users/{user_id}/password": Page(ADMIN_FORM, form=lambda w: {"password": NEW_PASSWORD}),
+    "GET /account/password": Page(LOGGED_IN),
+    "POST /account/password": Page(
+        (303,) * 7,
+        form=lambda w: {
+            "current_password": PASSWORD,
+            "new_password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD,
+        },
+    ),
+    # Public: the invitation link is the credential (each caller gets a fresh world's link).
+    "GET /invite/{token}": Page((200,) * 7, public=True),
+    "POST /invite/{token}": Page(
+        (303,) * 7,
+        form=lambda w: {"password": PASSWORD, "confirm_password": PASSWORD},
+        public=True,
+    ),
     "GET /projects/{project_id}/annotate": Page(PAGE_MEMBERS),
     # Judges: admin pages; a judge's metrics page for researcher members (the row has no
     # ?project_id=, which the page asks for with a 422).
@@ -274,9 +327,10 @@ PAGES: dict[str, Page] = {
     "POST /jobs/{job_id}/cancel": Page((303, 303, 404, 404, 404, 303, 303), form=lambda w: {}),
     "POST /projects/{project_id}/archive": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
     "POST /projects/{project_id}/unarchive": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
-    # Admins only, with the name typed again; the world's queued export job refuses it (409).
+    # Admins only, with the name typed again; the world's queued export job refuses it: a
+    # 303 back to the project page carrying the reason (post-redirect-get, app/web/flash.py).
     "POST /projects/{project_id}/delete": Page(
-        (303, 303, 403, 403, 403, 403, 409), form=lambda w: {"confirm_name": "world"}
+        (303, 303, 403, 403, 403, 403, 303), form=lambda w: {"confirm_name": "world"}
     ),
     # The workspace's JSON call: cookie and X-CSRF-Token header, answers like the API.
     "POST /projects/{project_id}/annotate/next": Page((401, 401, 404, 200, 404, 200, 200)),
@@ -297,8 +351,8 @@ PAGES: dict[str, Page] = {
     "GET /models": Page(PAGE_RESEARCHERS),
     "GET /models/{model_id}": Page(PAGE_RESEARCHERS),
 }
-# FastAPI's own documentation routes and the static files are public and hold no data.
-NOT_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# The OpenAPI document, the docs page and its assets (app/web/docs.py) are public and hold no data.
+NOT_ROUTES = {"/openapi.json", "/docs", "/docs/assets/{name}"}
 
 
 UPLOAD = b'[{"prompt": "p", "responses": [{"text": "a"}, {"text": "b"}]}]'

@@ -43,6 +43,8 @@ class World:
     assignment: int
     export: int
     job: int
+    invitation: int
+    invite_token: str
     items: list[int] = field(default_factory=list)
     judge: int = 0  # a simulated judge, and a queued run of it on `project`
     judge_run: int = 0
@@ -58,6 +60,8 @@ class World:
             "export_id": self.export,
             "job_id": self.job,
             "user_id": self.people["annotator_member"].id,
+            "invitation_id": self.invitation,
+            "token": self.invite_token,
             "item_id": self.items[0],
             "judge_id": self.judge,
             "run_id": self.judge_run,
@@ -75,7 +79,8 @@ ROWS = [
 
 def build_world(password_hash: str) -> World:
     from app.assignments import engine
-    from app.auth.models import Role, TokenKind, User
+    from app.auth.invitations import create_invitation, token_of
+    from app.auth.models import InvitedRole, Role, TokenKind, User
     from app.auth.service import Principal, issue_token
     from app.auth.tokens import csrf_token
     from app.config import get_settings
@@ -119,6 +124,10 @@ def build_world(password_hash: str) -> World:
             s, principals["researcher_member"], project.id, ExportOptions()
         )
         model, training_run = _training(s, principals, project.id)
+        invitation = create_invitation(
+            s, principals["researcher_member"], project.id,
+            f"invitee-{uuid.uuid4().hex[:6]}@example.org", InvitedRole.annotator,
+        )  # fmt: skip
         judge = judges.create_judge(
             s,
             principals["admin"],
@@ -144,6 +153,8 @@ def build_world(password_hash: str) -> World:
             assignment=task["assignment_id"],
             export=export.id,
             job=job.id,
+            invitation=invitation.id,
+            invite_token=token_of(invitation),
             items=items,
             judge=judge.id,
             judge_run=run.id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -18,6 +19,7 @@ from app.auth.schemas import Credentials
 from app.config import get_settings
 from app.errors import RateLimited, Unauthorized
 from app.web.deps import FormUser, PageRoute, safe_next
+from app.web.flash import read_flash, redirect_with_error
 from app.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -27,15 +29,12 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 LOGIN_CSRF_COOKIE = "tandem_login_csrf"
 
 
-def _login_form(
-    request: Request, next_url: str, *, email: str = "", error: str = "", status: int = 200
-) -> Response:
+def _login_form(request: Request, next_url: str, *, email: str = "", error: str = "") -> Response:
     token = secrets.token_urlsafe(24)
     response = render(
         request,
         "login.html",
         {"next": next_url, "email": email, "error": error, "login_csrf": token},
-        status_code=status,
     )
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
@@ -54,7 +53,14 @@ def login_page(request: Request, session: DbSession, next: str = "/") -> Respons
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie and service.resolve_token(session, cookie, TokenKind.session) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    return _login_form(request, safe_next(next))
+    errors, values = read_flash(request)
+    email = values.get("email")
+    return _login_form(
+        request,
+        safe_next(next),
+        email=email if isinstance(email, str) else "",
+        error=errors.get("login", ""),
+    )
 
 
 def _client_ip(request: Request) -> str:
@@ -71,25 +77,23 @@ def login(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     next_url = safe_next(next)
+    back = f"/login?next={quote(next_url)}"
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not secrets.compare_digest(expected, login_csrf):
-        return _login_form(
-            request, next_url, email=email, error="The login form expired; please try again.",
-            status=403,
-        )  # fmt: skip
+        return redirect_with_error(
+            back, {"login": "The login form expired; please try again."}, {"email": email}
+        )
     try:
         creds = Credentials(email=email, password=password)
     except ValidationError:
-        return _login_form(
-            request, next_url, email=email, error="Enter your email address and password.",
-            status=422,
-        )  # fmt: skip
+        return redirect_with_error(
+            back, {"login": "Enter your email address and password."}, {"email": email}
+        )
     try:
         check_login_allowed(_client_ip(request), creds.email)
         user = service.authenticate(session, creds.email, creds.password)
     except (Unauthorized, RateLimited) as exc:
-        status = 429 if isinstance(exc, RateLimited) else 401
-        return _login_form(request, next_url, email=email, error=exc.message, status=status)
+        return redirect_with_error(back, {"login": exc.message}, {"email": email})
     token, _ = service.issue_token(
         session, user, TokenKind.session, get_settings().session_ttl_seconds
     )

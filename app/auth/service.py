@@ -60,8 +60,11 @@ def authenticate(session: Session, email: str, password: str) -> User:
     if user is None:
         verify_password(dummy_hash(), password)
         raise Unauthorized("Wrong email or password.")
-    if not verify_password(user.password_hash, password) or not user.is_active:
+    if not verify_password(user.password_hash, password):
         raise Unauthorized("Wrong email or password.")
+    if not user.is_active:
+        # Said only to someone who knows the password: it tells an outsider nothing.
+        raise Unauthorized("This account is disabled; ask an admin to enable it.")
     return user
 
 

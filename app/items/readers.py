@@ -127,9 +127,32 @@ def _json_array(f: IO[bytes]) -> Iterator[tuple[int, Any]]:
         at = f"{where}: " if where else ""
         if guard.found is not None:
             raise Invalid(f"row {row}: {at}{LONE_SURROGATE}.", row=row) from None
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = _parser_reason(exc)
         raise Invalid(f"row {row}: {at}the JSON array is malformed ({reason}).", row=row) from None
     raise Invalid(f"row {n + 1}: the JSON array is not closed.", row=n + 1)
+
+
+# yajl's messages, in words for people (its own point at a byte offset of the file).
+_PARSER_WORDS = {
+    "premature EOF": "the file ends inside the array",
+    "unallowed token": "unexpected text where a value, comma or bracket should be",
+    "invalid char in json text": "a character that JSON does not allow",
+    "invalid bytes in UTF8 string": "text that is not UTF-8",
+    "invalid string": "a string that is not valid JSON",
+    "trailing garbage": "text after the closing bracket",
+}
+
+
+def _parser_reason(exc: Exception) -> str:
+    raw = exc.args[0] if exc.args else ""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    if isinstance(exc, UnicodeDecodeError):
+        return "text that is not UTF-8"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    for needle, words in _PARSER_WORDS.items():
+        if needle in first:
+            return words
+    return first.removeprefix("parse error: ").removeprefix("lexical error: ").rstrip(".")
 
 
 def _jsonl(f: IO[bytes]) -> Iterator[tuple[int, Any]]:
@@ -140,8 +163,12 @@ def _jsonl(f: IO[bytes]) -> Iterator[tuple[int, Any]]:
             row = json.loads(line, object_pairs_hook=reject_duplicates)
         except DuplicateKey as exc:
             raise Invalid(f"row {n}: the key {exc.key!r} appears twice.", row=n) from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise Invalid(f"row {n}: line {n} is not valid JSON ({exc}).", row=n) from None
+        except json.JSONDecodeError as exc:
+            # The file's line, and the column within it: never the parser's offset in the file.
+            reason = f"{exc.msg[:1].lower()}{exc.msg[1:]} at column {exc.colno}"
+            raise Invalid(f"row {n}: line {n} is not valid JSON ({reason}).", row=n) from None
+        except UnicodeDecodeError:
+            raise Invalid(f"row {n}: line {n} is not UTF-8 text.", row=n) from None
         except RecursionError:
             raise Invalid(f"row {n}: line {n} is nested too deeply.", row=n) from None
         yield n, row

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Annotated
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from app.auth.deps import Admin, CurrentUser, DbSession, Researcher, as_caller, request_credentials
@@ -18,7 +19,7 @@ from app.projects.schemas import (
     ProjectOut,
     ProjectPatch,
 )
-from app.validation import PathId
+from app.validation import STORABLE, PathId
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 
@@ -30,10 +31,16 @@ def create_project(body: ProjectCreate, principal: Researcher, session: DbSessio
 
 @router.get("", response_model=Page)
 def list_projects(
-    principal: CurrentUser, session: DbSession, limit: Limit = None, cursor: Cursor = None
+    principal: CurrentUser,
+    session: DbSession,
+    q: Annotated[
+        str, Query(max_length=200, description="Part of the name, case-insensitive."), STORABLE
+    ] = "",
+    limit: Limit = None,
+    cursor: Cursor = None,
 ) -> Page:
     page = Keyset.parse(limit, cursor)
-    projects = service.list_projects(session, principal, page)
+    projects = service.list_projects(session, principal, page, query=q)
     return page.page([ProjectOut.model_validate(p) for p in projects])
 
 

@@ -10,3 +10,14 @@ class NotAMember(NotFound):
     elsewhere a project they cannot see is a plain not_found, so ids leak nothing."""
 
     code = "not_a_member"
+
+
+class UnknownEmail(NotFound):
+    """No account has this email: the member form offers an invitation instead."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__(
+            f"No user has the email {email}. Invite them with the form below: they choose a"
+            " password and land in this project."
+        )
+        self.email = email

@@ -3,32 +3,38 @@ upload items, members), on the same service functions as the JSON API."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
+from app.auth import invitations
 from app.auth.deps import DbSession
-from app.auth.models import Role
+from app.auth.models import InvitedRole, Role
+from app.auth.schemas import Email
 from app.auth.service import Principal, require_role
 from app.config import get_settings
-from app.errors import DomainError, Invalid
+from app.errors import DomainError, Invalid, NotFound
 from app.items import importer
 from app.jobs import service as jobs
-from app.pagination import MAX_LIMIT, Keyset
+from app.pagination import Keyset
 from app.projects import progress, service
+from app.projects.errors import UnknownEmail
 from app.projects.models import Project
 from app.projects.rules import TaskKind
 from app.projects.schemas import ProjectCreate, ProjectPatch
-from app.validation import PathId
+from app.validation import STORABLE, PathId
 from app.web.deps import FormUser, PageRoute, PageUser
+from app.web.flash import read_flash, redirect_with_error
 from app.web.markdown import render_markdown
 from app.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
+_EMAIL = TypeAdapter(Email)
 
 KIND_HINTS = {
     TaskKind.pairwise: "Compare two responses and pick the better one.",
@@ -38,14 +44,36 @@ KIND_HINTS = {
 }
 
 
+PAGE_SIZE = 50
+Search = Annotated[str, Query(max_length=200), STORABLE]
+PageCursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")]
+PageNumber = Annotated[int, Query(ge=1, le=100_000)]
+
+
 @router.get("/")
-def my_projects(request: Request, principal: PageUser, session: DbSession) -> Response:
-    projects = service.list_projects(session, principal, Keyset(MAX_LIMIT, None))
+def my_projects(
+    request: Request,
+    principal: PageUser,
+    session: DbSession,
+    q: Search = "",
+    cursor: PageCursor = None,
+) -> Response:
+    """Newest first, 50 a page, with a search on the name."""
+    page = Keyset.parse(PAGE_SIZE, cursor)
+    found = service.list_projects(session, principal, page, query=q, newest_first=True)
+    projects = found[:PAGE_SIZE]
     counts = progress.progress_of(session, principal, [p.id for p in projects])
+    next_cursor = page.next_cursor([p.id for p in found])
     return render(
         request,
         "projects.html",
-        {"rows": [(p, counts[p.id]) for p in projects], "is_researcher": _researcher(principal)},
+        {
+            "rows": [(p, counts[p.id]) for p in projects],
+            "is_researcher": _researcher(principal),
+            "q": q,
+            "first_page": cursor is None,
+            "next_url": f"/?{urlencode({'q': q, 'cursor': next_cursor})}" if next_cursor else "",
+        },
         principal=principal,
     )
 
@@ -84,10 +112,28 @@ def _settings_from_form(form: FormData) -> dict[str, Any]:
     return body
 
 
+# The API's messages name its fields; the forms say the same in the words on the form.
+_FORM_WORDS = {
+    "span_labels": "span labels",
+    "lease_seconds": "lease (seconds)",
+    "allow_tie": "allow ties",
+    "gold_answer": "gold answer",
+}
+
+
+def in_form_words(message: str) -> str:
+    for field, words in _FORM_WORDS.items():
+        message = message.replace(f"entry in {field}", words[:-1] if words.endswith("s") else words)
+        message = message.replace(field, words)
+    return message[:1].upper() + message[1:]
+
+
 def _validation_message(err: ValidationError) -> str:
+    """The first problem, in the form's words ("Span labels: ..."), never a field's name."""
     first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]).replace("_", " ")
-    return f"{where}: {first['msg']}." if where else f"{first['msg']}."
+    where = " ".join(str(p) for p in first["loc"]).replace("_", " ")
+    msg = str(first["msg"]).removeprefix("Value error, ")
+    return f"{where.capitalize()}: {msg}." if where else f"{msg}."
 
 
 def _project_form(
@@ -97,14 +143,12 @@ def _project_form(
     *,
     project: Project | None = None,
     error: str = "",
-    status: int = 200,
 ) -> Response:
     return render(
         request,
         "project_form.html",
         {"values": values, "project": project, "error": error, "kinds": KIND_HINTS},
         principal=principal,
-        status_code=status,
     )
 
 
@@ -117,7 +161,10 @@ _NEW_DEFAULTS: dict[str, Any] = {
 @router.get("/projects/new")
 def new_project_form(request: Request, principal: PageUser) -> Response:
     require_role(principal, Role.researcher)
-    return _project_form(request, principal, dict(_NEW_DEFAULTS))
+    errors, typed = read_flash(request)
+    return _project_form(
+        request, principal, {**_NEW_DEFAULTS, **typed}, error=errors.get("form", "")
+    )
 
 
 @router.post("/projects/new")
@@ -127,13 +174,11 @@ async def create_project(request: Request, principal: FormUser, session: DbSessi
     try:
         create = ProjectCreate.model_validate(body)
         project = await run_in_threadpool(service.create_project, session, principal, create)
-    except ValidationError as err:
-        values = {**_NEW_DEFAULTS, **{k: v for k, v in body.items() if v is not None}}
-        return _project_form(request, principal, values, error=_validation_message(err), status=422)
-    except Invalid as exc:
+    except (ValidationError, Invalid) as exc:
         session.rollback()
-        values = {**_NEW_DEFAULTS, **{k: v for k, v in body.items() if v is not None}}
-        return _project_form(request, principal, values, error=exc.message, status=422)
+        message = _validation_message(exc) if isinstance(exc, ValidationError) else exc.message
+        typed = {k: v for k, v in body.items() if v is not None}
+        return redirect_with_error("/projects/new", {"form": in_form_words(message)}, typed)
     return RedirectResponse(f"/projects/{project.id}?notice=created", status_code=303)
 
 
@@ -152,7 +197,11 @@ def edit_project_form(
 ) -> Response:
     require_role(principal, Role.researcher)
     project = service.get_project(session, principal, project_id)
-    return _project_form(request, principal, _values(project), project=project)
+    errors, typed = read_flash(request)
+    return _project_form(
+        request, principal, {**_values(project), **typed}, project=project,
+        error=errors.get("form", ""),
+    )  # fmt: skip
 
 
 @router.post("/projects/{project_id}/settings")
@@ -175,8 +224,10 @@ async def edit_project(
     except (ValidationError, Invalid) as exc:
         session.rollback()
         message = _validation_message(exc) if isinstance(exc, ValidationError) else exc.message
-        values = {**_values(project), **{k: v for k, v in body.items() if v is not None}}
-        return _project_form(request, principal, values, project=project, error=message, status=422)
+        typed = {k: v for k, v in body.items() if v is not None}
+        return redirect_with_error(
+            f"/projects/{project_id}/settings", {"form": in_form_words(message)}, typed
+        )
     return RedirectResponse(f"/projects/{project_id}?notice=saved", status_code=303)
 
 
@@ -187,10 +238,14 @@ NOTICES = {
     "queued": "The file is large: it is being imported in the background (see Background jobs).",
     "member_added": "Member added.",
     "member_removed": "Member removed.",
+    "invited": "Invitation created: copy its link below and send it to them.",
+    "invitation_revoked": "Invitation withdrawn; its link no longer works.",
+    "welcome": "Welcome! Your account is ready.",
     "archived": "Project archived: annotators no longer see it; its data stays for export.",
     "unarchived": "Project unarchived: annotators see it again.",
     "job_cancel": "Cancel requested: a queued job ends now, a running one at its next step.",
 }
+LIST_SIZE = 25
 RECENT_JOBS = 5
 
 
@@ -199,9 +254,8 @@ def _project_page(
     principal: Principal,
     session: DbSession,
     project_id: int,
-    *,
-    errors: dict[str, str] | None = None,
-    status: int = 200,
+    members_after: str | None,
+    annotators_page: int,
 ) -> Response:
     project = service.get_project(session, principal, project_id)
     is_researcher = _researcher(principal)
@@ -209,38 +263,66 @@ def _project_page(
     created, skipped = request.query_params.get("created"), request.query_params.get("skipped")
     if notice and created is not None and created.isdigit():
         notice = f"{notice} {created} new, {skipped if (skipped or '').isdigit() else 0} skipped."
-    return render(
-        request,
-        "project.html",
-        {
-            "project": project,
-            "progress": progress.project_progress(session, principal, project.id),
-            "annotators": (
-                progress.annotator_progress(session, principal, project.id) if is_researcher else []
+    errors, typed = read_flash(request)
+    context: dict[str, Any] = {
+        "project": project,
+        "progress": progress.project_progress(session, principal, project.id),
+        "guidelines_html": render_markdown(project.guidelines),
+        "is_researcher": is_researcher,
+        "notice": notice,
+        "errors": errors,
+        "typed": typed,
+        "annotators": [],
+        "members": [],
+        "invitations": [],
+        "jobs": [],
+    }
+    if is_researcher:
+        annotators = progress.annotator_progress(
+            session, principal, project.id, LIST_SIZE + 1, (annotators_page - 1) * LIST_SIZE
+        )
+        members_page = Keyset.parse(LIST_SIZE, members_after)
+        members = service.list_members(session, principal, project.id, members_page)
+        members_next = members_page.next_cursor([m.user_id for m in members])
+        pending = invitations.list_invitations(
+            session, principal, project.id, Keyset(LIST_SIZE, None), pending_only=True
+        )
+        here = f"/projects/{project.id}"
+        context |= {
+            "annotators": annotators[:LIST_SIZE],
+            "annotators_prev": (
+                f"{here}?annotators_page={annotators_page - 1}#annotators"
+                if annotators_page > 1
+                else ""
             ),
-            "members": (
-                service.list_members(session, principal, project.id) if is_researcher else []
+            "annotators_next": (
+                f"{here}?annotators_page={annotators_page + 1}#annotators"
+                if len(annotators) > LIST_SIZE
+                else ""
             ),
-            "jobs": (
-                jobs.list_jobs(session, principal, Keyset(RECENT_JOBS, None), project_id=project.id)
-                if is_researcher
-                else []
+            "members": members[:LIST_SIZE],
+            "members_first": f"{here}#members" if members_after else "",
+            "members_next": f"{here}?members_after={members_next}#members" if members_next else "",
+            "invitations": [(i, invitations.link_of(i)) for i in pending[:LIST_SIZE]],
+            "invitations_more": len(pending) > LIST_SIZE,
+            "invited_roles": list(InvitedRole),
+            "jobs": jobs.list_jobs(
+                session, principal, Keyset(RECENT_JOBS, None), project_id=project.id
             )[:RECENT_JOBS],
-            "guidelines_html": render_markdown(project.guidelines),
-            "is_researcher": is_researcher,
-            "notice": notice,
-            "errors": errors or {},
-        },
-        principal=principal,
-        status_code=status,
-    )
+        }
+    return render(request, "project.html", context, principal=principal)
 
 
 @router.get("/projects/{project_id}")
 def project_page(
-    project_id: PathId, request: Request, principal: PageUser, session: DbSession
+    project_id: PathId,
+    request: Request,
+    principal: PageUser,
+    session: DbSession,
+    members_after: PageCursor = None,
+    annotators_page: PageNumber = 1,
 ) -> Response:
-    return _project_page(request, principal, session, project_id)
+    return _project_page(request, principal, session, project_id, members_after, annotators_page)
 
 
 @router.post("/projects/{project_id}/items")
@@ -272,10 +354,9 @@ async def upload_items(
     except DomainError as exc:
         # Nothing of a rejected file is kept.
         session.rollback()
-        return await run_in_threadpool(
-            _project_page, request, principal, session, project_id,
-            errors={"upload": exc.message}, status=exc.status_code,
-        )  # fmt: skip
+        if exc.status_code in (403, 404):
+            raise
+        return redirect_with_error(f"/projects/{project_id}#upload", {"upload": exc.message})
     return RedirectResponse(
         f"/projects/{project_id}?notice=imported&created={result.created}&skipped={result.skipped}",
         status_code=303,
@@ -293,14 +374,19 @@ async def add_member(
             service.add_member_by_email,
             session, principal, project_id, email if isinstance(email, str) else "",
         )  # fmt: skip
+    except UnknownEmail as exc:
+        session.rollback()
+        # Point to the invitation form, filled in with the address.
+        return redirect_with_error(
+            f"/projects/{project_id}#members",
+            {"members": exc.message, "invite_hint": "1"},
+            {"invite_email": exc.email},
+        )
     except DomainError as exc:
         session.rollback()
-        if exc.status_code == 403:
+        if exc.status_code in (403, 404):  # not allowed, or a project you cannot see
             raise
-        return await run_in_threadpool(
-            _project_page, request, principal, session, project_id,
-            errors={"members": exc.message}, status=exc.status_code,
-        )  # fmt: skip
+        return redirect_with_error(f"/projects/{project_id}#members", {"members": exc.message})
     return RedirectResponse(f"/projects/{project_id}?notice=member_added", status_code=303)
 
 
@@ -310,6 +396,50 @@ def remove_member(
 ) -> Response:
     service.remove_member(session, principal, project_id, user_id)
     return RedirectResponse(f"/projects/{project_id}?notice=member_removed", status_code=303)
+
+
+@router.post("/projects/{project_id}/invitations")
+async def invite(
+    project_id: PathId, request: Request, principal: FormUser, session: DbSession
+) -> Response:
+    """Invite an email into this project; the link is then listed under the members."""
+    require_role(principal, Role.researcher)
+    form = await request.form()
+    raw_email, raw_role = form.get("email"), form.get("role")
+    email = raw_email if isinstance(raw_email, str) else ""
+    role = raw_role if isinstance(raw_role, str) else ""
+    back = f"/projects/{project_id}#invitations"
+    try:
+        address = _EMAIL.validate_python(email)
+        if role not in {r.value for r in InvitedRole}:
+            raise Invalid("Choose the role of the person you invite: annotator or researcher.")
+        await run_in_threadpool(
+            invitations.create_invitation,
+            session, principal, project_id, address, InvitedRole(role),
+        )  # fmt: skip
+    except ValidationError:
+        await run_in_threadpool(service.get_project, session, principal, project_id)
+        return redirect_with_error(
+            back, {"invite": f"“{email}” is not an email address."}, {"invite_email": email}
+        )
+    except DomainError as exc:
+        session.rollback()
+        if exc.status_code in (403, 404):
+            raise
+        return redirect_with_error(back, {"invite": exc.message}, {"invite_email": email})
+    return RedirectResponse(f"/projects/{project_id}?notice=invited#invitations", status_code=303)
+
+
+@router.post("/projects/{project_id}/invitations/{invitation_id}/revoke")
+def revoke_invitation(
+    project_id: PathId, invitation_id: PathId, principal: FormUser, session: DbSession
+) -> Response:
+    invitation = invitations.revoke_invitation(session, principal, invitation_id)
+    if invitation.project_id != project_id:
+        raise NotFound(f"Invitation {invitation_id} is not one of project {project_id}.")
+    return RedirectResponse(
+        f"/projects/{project_id}?notice=invitation_revoked#invitations", status_code=303
+    )
 
 
 @router.post("/projects/{project_id}/archive")
@@ -341,8 +471,5 @@ async def delete_project(
         session.rollback()
         if exc.status_code in (403, 404):
             raise
-        return await run_in_threadpool(
-            _project_page, request, principal, session, project_id,
-            errors={"delete": exc.message}, status=exc.status_code,
-        )  # fmt: skip
+        return redirect_with_error(f"/projects/{project_id}#delete", {"delete": exc.message})
     return RedirectResponse("/?notice=deleted", status_code=303)

@@ -119,14 +119,22 @@ _BY_ANNOTATOR = text(
     WHERE s.project_id = :pid
     GROUP BY u.id, u.email
     ORDER BY submitted DESC, u.id
+    LIMIT :limit OFFSET :offset
     """
 )
 
 
 def annotator_progress(
-    session: Session, principal: Principal, project_id: int
+    session: Session,
+    principal: Principal,
+    project_id: int,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[AnnotatorProgress]:
+    """Per annotator, most submissions first; a page of `limit` rows after `offset` (an
+    aggregate's order has no keyset: the counts change while one pages)."""
     require_role(principal, Role.researcher)
     project = get_project(session, principal, project_id)
-    rows = session.execute(_BY_ANNOTATOR, {"pid": project.id}).mappings()
+    params = {"pid": project.id, "limit": limit, "offset": offset}
+    rows = session.execute(_BY_ANNOTATOR, params).mappings()
     return [AnnotatorProgress(**r) for r in rows]

@@ -17,7 +17,8 @@ from app.exports.jobs import FILES as EXPORT_FILES
 from app.exports.models import Export
 from app.items.models import Item
 from app.jobs.models import UNFINISHED, Job
-from app.pagination import Keyset
+from app.pagination import Keyset, like_pattern
+from app.projects.errors import UnknownEmail
 from app.projects.models import Project, ProjectMember
 from app.projects.rules import TaskKind
 from app.projects.schemas import MemberOut, ProjectCreate, ProjectPatch, ProjectSettings
@@ -100,10 +101,23 @@ def update_project(
     return project
 
 
-def list_projects(session: Session, principal: Principal, page: Keyset) -> list[Project]:
-    stmt = select(Project).where(visible_to(principal)).order_by(Project.id).limit(page.limit + 1)
+def list_projects(
+    session: Session,
+    principal: Principal,
+    page: Keyset,
+    *,
+    query: str = "",
+    newest_first: bool = False,
+) -> list[Project]:
+    """Up to limit+1 projects the caller sees, oldest first (the API's order) or newest first
+    (the pages'); `query` matches part of the name, case-insensitively."""
+    order = Project.id.desc() if newest_first else Project.id
+    stmt = select(Project).where(visible_to(principal)).order_by(order).limit(page.limit + 1)
+    if query.strip():
+        stmt = stmt.where(Project.name.ilike(like_pattern(query.strip()), escape="\\"))
     if page.after_id is not None:
-        stmt = stmt.where(Project.id > page.after_id)
+        after = Project.id < page.after_id if newest_first else Project.id > page.after_id
+        stmt = stmt.where(after)
     return list(session.scalars(stmt))
 
 
@@ -130,28 +144,39 @@ def remove_member(session: Session, principal: Principal, project_id: int, user_
     record(session, principal.id, "project.member_remove", "project", project.id, user_id=user_id)
 
 
-def list_members(session: Session, principal: Principal, project_id: int) -> Sequence[MemberOut]:
+def list_members(
+    session: Session, principal: Principal, project_id: int, page: Keyset | None = None
+) -> Sequence[MemberOut]:
+    """Members by user id; with a page, up to limit+1 of them after its cursor."""
     project = get_project(session, principal, project_id)
-    rows = session.execute(
+    stmt = (
         select(User.id, User.email, User.role, ProjectMember.created_at)
         .join(ProjectMember, ProjectMember.user_id == User.id)
         .where(ProjectMember.project_id == project.id)
         .order_by(User.id)
     )
+    if page is not None:
+        stmt = stmt.limit(page.limit + 1)
+        if page.after_id is not None:
+            stmt = stmt.where(User.id > page.after_id)
+    rows = session.execute(stmt)
     return [MemberOut(user_id=r[0], email=r[1], role=r[2], added_at=r[3]) for r in rows]
 
 
 def add_member_by_email(
     session: Session, principal: Principal, project_id: int, email: str
 ) -> User:
-    """Add the user with this email (the pages' member form); 404 when there is none."""
+    """Add the user with this email (the pages' member form); UnknownEmail when there is none
+    (only to those who may add members: the rules are checked first)."""
+    require_role(principal, Role.researcher)
+    get_project(session, principal, project_id)
     try:
         address = storable_text(email).strip().lower()
     except ValueError as exc:
         raise Invalid(f"email: {exc}.") from None
     user = session.scalars(select(User).where(User.email == address)).one_or_none()
     if user is None:
-        raise NotFound(f"No user has the email {email.strip()}; an admin can create the account.")
+        raise UnknownEmail(address)
     add_member(session, principal, project_id, user.id)
     return user
 

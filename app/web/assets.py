@@ -62,10 +62,6 @@ class Asset:
         return str(path.with_name(f"{path.stem}.{self.digest}{path.suffix}"))
 
     @property
-    def url(self) -> str:
-        return PREFIX + self.hashed_name
-
-    @property
     def etag(self) -> str:
         return f'"{self.digest}"'
 
@@ -79,8 +75,9 @@ def _media_type(name: str) -> str:
 class AssetStore:
     """The files of one static folder, by name, each read and hashed once per change."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, prefix: str = PREFIX) -> None:
         self.root = root.resolve()
+        self.prefix = prefix  # the URL path the folder is served under
         self._assets: dict[str, Asset] = {}
         self._imports_of: dict[str, tuple[str, list[str]]] = {}  # name -> (digest, imports)
         self._lock = threading.Lock()
@@ -149,7 +146,7 @@ class AssetStore:
         return sorted(out)
 
     def url(self, name: str) -> str:
-        return self.require(name).url
+        return self.prefix + self.require(name).hashed_name
 
     def import_map(self) -> dict[str, dict[str, str]]:
         """An import map sending each module's unhashed URL to its hashed one (for `tojson`)."""

@@ -16,7 +16,9 @@ from app.auth.models import TokenKind
 from app.auth.service import Principal, resolve_token
 from app.auth.tokens import csrf_matches
 from app.config import get_settings
+from app.db import session_scope
 from app.errors import CsrfFailed, DomainError, describe_errors, sentence
+from app.http_errors import not_found_message
 from app.validation import json_safe
 from app.web.templating import render
 
@@ -53,6 +55,19 @@ def page_principal(request: Request, session: DbSession) -> Principal:
 PageUser = Annotated[Principal, Depends(page_principal)]
 
 
+def viewer(request: Request) -> Principal | None:
+    """The logged-in browser user, if any, for pages that do not require one (error pages).
+    Never raises: an error page must render even when the database is away."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    try:
+        with session_scope() as session:
+            return resolve_token(session, cookie, TokenKind.session)
+    except Exception:
+        return None
+
+
 async def form_principal(request: Request, principal: PageUser) -> Principal:
     """A logged-in user posting an HTML form that carries this session's CSRF token."""
     form = await request.form()
@@ -71,6 +86,19 @@ def _describe(exc: RequestValidationError) -> str:
     return sentence(describe_errors(exc.errors()), skip=("body", "query", "path"))
 
 
+def _bad_path(exc: RequestValidationError) -> bool:
+    """A path that matched a route's shape but not its types (/projects/abc): no such page."""
+    return any(e.get("loc", ("",))[0] == "path" for e in exc.errors())
+
+
+def wants_page(request: Request) -> bool:
+    """A browser navigating (not a script, not the API): answer errors with a page."""
+    path = request.url.path
+    if path.startswith(("/api/", "/static/")) or path == "/openapi.json":
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
 class PageRoute(APIRoute):
     """A route answering in HTML: domain errors become an error page, no session a redirect."""
 
@@ -83,19 +111,26 @@ class PageRoute(APIRoute):
             except LoginRequired as exc:
                 return RedirectResponse(f"/login?next={quote(safe_next(exc.next_url))}", 303)
             except DomainError as exc:
-                return _error_page(request, exc.status_code, exc.message)
+                return error_page(request, exc.status_code, exc.message)
             except RequestValidationError as exc:
-                return _error_page(request, 422, _describe(exc))
+                if _bad_path(exc):
+                    return error_page(request, 404, not_found_message(request.url.path))
+                return error_page(request, 422, _describe(exc))
 
         return page_handler
 
 
-def _error_page(request: Request, status: int, message: str) -> Response:
+def error_page(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    """The styled error page (the API answers the same errors in JSON)."""
     principal: Any = getattr(request.state, "principal", None)
-    return render(
+    response = render(
         request,
         "error.html",
         {"status": status, "message": json_safe(message)},  # it may quote the bad input
         principal=principal,
         status_code=status,
     )
+    response.headers.update(headers or {})
+    return response

@@ -7,10 +7,8 @@ import secrets
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# FastAPI's interactive docs load their assets from a CDN with inline scripts: they keep their
-# own behaviour; everything else, pages above all, gets the strict policy.
-_DOCS_PATHS = ("/docs", "/redoc")
-
+# Every response gets the strict policy, /docs included (app/web/docs.py serves Swagger UI from
+# the package, with nonced scripts).
 CSP_TEMPLATE = (
     "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; "
     "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
@@ -38,16 +36,13 @@ class SecurityHeaders:
             return
         nonce = secrets.token_urlsafe(18)
         scope.setdefault("state", {})["csp_nonce"] = nonce
-        path: str = scope["path"]
-        strict = not path.startswith(_DOCS_PATHS)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in _STATIC_HEADERS.items():
                     headers.setdefault(name, value)
-                if strict:
-                    headers.setdefault("Content-Security-Policy", CSP_TEMPLATE.format(nonce=nonce))
+                headers.setdefault("Content-Security-Policy", CSP_TEMPLATE.format(nonce=nonce))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

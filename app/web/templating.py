@@ -15,6 +15,7 @@ from app.auth.tokens import csrf_token
 from app.config import get_settings
 from app.resources import resource_dir
 from app.web.assets import AssetStore
+from app.web.flash import FLASH_COOKIE
 
 TEMPLATES_DIR = resource_dir("templates")
 STATIC_DIR = resource_dir("static")
@@ -70,4 +71,7 @@ def render(
         **(context or {}),
     }
     html = environment().get_template(template).render(ctx)
-    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+    response = HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+    if FLASH_COOKIE in request.cookies:  # shown once: this page displayed it
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    return response

@@ -230,13 +230,14 @@ def _auth(client: TestClient, caller: str, w: World, page: bool) -> dict[str, st
 
 
 def _failures(
-    cases: Iterator[tuple[str, Callable[[], httpx.Response]]], allow: Callable[[int], bool]
+    cases: Iterator[tuple[str, Callable[[], httpx.Response]]],
+    allow: Callable[[httpx.Response], bool],
 ) -> list[str]:
     before = _state()
     wrong = []
     for name, send in cases:
         r = send()
-        if not allow(r.status_code):
+        if not allow(r):
             wrong.append(f"{name}: {r.status_code} {r.text[:200]}")
         elif r.headers.get("content-type", "").startswith("application/json") and (
             "error" not in r.json()
@@ -250,8 +251,14 @@ def _failures(
     return wrong
 
 
-def _is_4xx(status: int) -> bool:
-    return 400 <= status < 500
+def _is_4xx(r: httpx.Response) -> bool:
+    return 400 <= r.status_code < 500
+
+
+def _refused_form(r: httpx.Response) -> bool:
+    """A 4xx, or post-redirect-get: a 303 back to the form carrying its error (app.web.flash)."""
+    flash = any(h.startswith("tandem_flash=") for h in r.headers.get_list("set-cookie"))
+    return _is_4xx(r) or (r.status_code == 303 and flash)
 
 
 WRITE_API = sorted(k for k in API if not k.startswith(("GET ", "HEAD ")))
@@ -377,15 +384,15 @@ def test_page_form_refuses_the_corpus(key: str, password_hash: str, client: Test
     if page.form is None and key != "POST /login":  # a script's call: CSRF in a header
         bare = {k: v for k, v in headers.items() if k != "X-CSRF-Token"}
         cases.append(("no CSRF header", lambda: client.post(url, headers=bare)))
-    elif key != "POST /login":
+    elif not page.public:  # login and invitations have no session to bind a token to
         cases.append(("no CSRF field", post(dict(form))))
         cases.append(
             ("JSON instead of a form", lambda: client.post(url, json=form, headers=headers))
         )
-    for param in ("project_id", "user_id"):
+    for param in ("project_id", "user_id", "invitation_id"):
         if "{" + param + "}" in template:
             for bad in BAD_IDS:
                 path = template.format(**{**w.ids(), param: bad})
                 cases.append((f"{param} = {bad}", post({**form, **csrf}, path=path)))
-    wrong = _failures(iter(cases), _is_4xx)
+    wrong = _failures(iter(cases), _refused_form)
     assert not wrong, f"{key}:\n  " + "\n  ".join(wrong)

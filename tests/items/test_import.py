@@ -932,3 +932,30 @@ def test_import_during_an_overlap_change_gets_the_new_overlap(
         **{f"before-{i}": 3 for i in range(3)},
         **{f"during-{i}": 3 for i in range(3)},
     }
+
+
+def test_a_jsonl_syntax_error_names_the_line_and_column_not_the_file_offset(
+    researcher: Actor, project_factory: ProjectFactory
+) -> None:
+    p = project_factory(items=0)
+    body = jsonl(ROWS[:1]).rstrip(b"\n") + b'\n{"prompt": "p", "responses": [}\n'
+    r = researcher.client.post(
+        url(p), content=body, headers={"Content-Type": "application/x-ndjson"}
+    )
+    assert r.status_code == 422 and r.json()["row"] == 2
+    detail = r.json()["detail"]
+    assert detail.startswith("row 2: line 2 is not valid JSON (") and "at column 31" in detail
+    assert "char" not in detail and "line 1" not in detail
+    assert nothing_written(p["id"])
+
+
+def test_a_malformed_json_array_is_described_without_the_parsers_pointer(
+    researcher: Actor, project_factory: ProjectFactory
+) -> None:
+    p = project_factory(items=0)
+    body = b'[{"prompt": "p", "responses": [{"text": "\xff"}]}]'
+    r = researcher.client.post(url(p), content=body, params={"format": "json"})
+    assert r.status_code == 422 and r.json()["row"] == 1
+    detail = r.json()["detail"]
+    assert "text that is not UTF-8" in detail
+    assert "right here" not in detail and "b'" not in detail and "lexical error" not in detail
