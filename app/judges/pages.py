@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 from pydantic import ValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -295,6 +296,7 @@ def metrics_page(
     return render(
         request,
         "judge_metrics.html",
-        {"judge": judge, "project": project, "m": m, "svg": m.calibration_svg()},
+        # svg.py escapes every text it draws, so its chart is safe to insert as markup.
+        {"judge": judge, "project": project, "m": m, "svg": Markup(m.calibration_svg())},
         principal=principal,
     )
