@@ -9,9 +9,12 @@ from app.exports.models import Export
 from app.items.models import Item, Response
 from app.jobs.models import Job, JobBlob
 from app.projects.models import Project, ProjectMember
+from app.quality.models import Adjudication, AnnotatorPause, ProjectStats, QualitySettings
 
 __all__ = [
+    "Adjudication",
     "Annotation",
+    "AnnotatorPause",
     "ApiToken",
     "Assignment",
     "AuditEntry",
@@ -22,6 +25,8 @@ __all__ = [
     "JobBlob",
     "Project",
     "ProjectMember",
+    "ProjectStats",
+    "QualitySettings",
     "Response",
     "User",
 ]

@@ -53,6 +53,7 @@ class World:
             "export_id": self.export,
             "job_id": self.job,
             "user_id": self.people["annotator_member"].id,
+            "item_id": self.items[0],
         }
 
 

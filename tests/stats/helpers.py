@@ -1,0 +1,52 @@
+"""Projects with votes written straight to the database, and the stats job run here."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from app.jobs import runner
+from tests.factories import CreatedItem
+from tests.helpers import Actor, sql
+
+
+def insert_pairwise_votes(
+    project_id: int,
+    votes: Sequence[tuple[CreatedItem, int | None, int | None, str | None, int | None]],
+) -> None:
+    """Votes (item, user_id, judge_id, "a"|"b"|"tie" by import order, time_spent_ms) in one
+    statement per vote (no assignments: the stats read annotations only)."""
+    rng = random.Random(0)
+    for item, user_id, judge_id, choice, ms in votes:
+        first, second = item.response_ids
+        preferred = {"a": first, "b": second, "tie": None}[choice or "tie"]
+        shown = [first, second] if rng.random() < 0.5 else [second, first]
+        payload = {"preferred": preferred, "tie": preferred is None}
+        sql(
+            "INSERT INTO annotations (project_id, item_id, source, user_id, judge_id, payload,"
+            " schema_version, shown_order, time_spent_ms, gold_score)"
+            " VALUES (%s, %s, %s, %s, %s, %s::jsonb, 1, %s, %s, %s)",
+            project_id,
+            item.id,
+            "human" if user_id else "ai",
+            user_id,
+            judge_id,
+            orjson.dumps(payload).decode(),
+            shown,
+            ms,
+            None,
+        )
+
+
+def refresh(actor: Actor, project_id: int) -> dict[str, Any]:
+    """Ask for a refresh, run its job here, and return GET /stats."""
+    r = actor.client.post(f"/api/v1/projects/{project_id}/stats/refresh")
+    assert r.status_code == 202, r.text
+    assert runner.run_job(r.json()["job_id"]) == "done"
+    got = actor.client.get(f"/api/v1/projects/{project_id}/stats")
+    assert got.status_code == 200, got.text
+    body: dict[str, Any] = got.json()
+    return body
