@@ -430,10 +430,10 @@ def _gold_codes(c: Coded, s: Snapshot) -> tuple[list[int], list[int]]:
     for item, answer in s.gold_answers.items():
         if not answer:
             continue
-        if c.n_labels == 3 and answer.get("choice") in ("a", "b", "tie"):
-            codes.append(
-                {"a": labels.FIRST, "b": labels.SECOND, "tie": labels.TIE}[answer["choice"]]
-            )
+        # Stored resolved to import positions: pairwise {"preferred": 0|1|None} (None: a tie).
+        if c.n_labels == 3 and "preferred" in answer:
+            pos = answer["preferred"]
+            codes.append(labels.TIE if pos is None else (labels.FIRST, labels.SECOND)[pos])
         elif c.n_labels == 7 and isinstance(answer.get("rating"), int):
             codes.append(int(answer["rating"]) - 1)
         else:
