@@ -22,12 +22,12 @@ from app.auth.models import Role
 from app.auth.service import Principal, require_role
 from app.config import get_settings
 from app.db import get_engine
-from app.errors import NotFound
+from app.errors import Invalid, NotFound
 from app.exports.build import ExportRun, Outcome, check_options
 from app.exports.errors import ExportNotReady
 from app.exports.jobs import SNAPSHOT
 from app.exports.models import Export
-from app.exports.schemas import ExportOptions, ExportOut
+from app.exports.schemas import Aggregate, ExportOptions, ExportOut
 from app.exports.writers import ChunkSink, HashingSink
 from app.jobs import service as jobs
 from app.jobs.models import Job
@@ -56,6 +56,12 @@ def stream_export(
 ) -> Iterator[bytes]:
     """Check access and options now; the returned iterator reads one snapshot as it is consumed."""
     project = _project(session, principal, project_id, options)
+    if options.aggregate is Aggregate.dawid_skene:
+        # Dawid-Skene fits every vote before the first row: work for a job, not a request.
+        raise Invalid(
+            "aggregate=dawid_skene is computed by a snapshot export: POST"
+            f" /api/v1/projects/{project_id}/exports with the same options."
+        )
     record(session, principal.id, "exports.stream", "project", project.id, **options.stored())
     engine = get_engine()
 

@@ -69,7 +69,7 @@ class QualitySettings(Base):
     gold_pause_below: Mapped[float | None] = mapped_column(Float)
     gold_min_answers: Mapped[int] = mapped_column(Integer, server_default="10")
     # Items whose top label has less than this share of the votes go to the review queue.
-    review_below: Mapped[float] = mapped_column(Float, server_default="0.67")
+    review_below: Mapped[float] = mapped_column(Float, server_default="0.6")
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

@@ -46,7 +46,7 @@ def settings_of(session: Session, project_id: int) -> QualitySettings:
             gold_warn_below=0.7,
             gold_pause_below=None,
             gold_min_answers=10,
-            review_below=0.67,
+            review_below=0.6,
         )
     return found
 
@@ -490,7 +490,7 @@ _QUEUE = """
         WHERE a.project_id = :p AND a.source = 'human'
         GROUP BY 1, 2
     ), per_item AS (
-        SELECT item_id, sum(n) AS votes, max(n)::float8 / sum(n) AS top_share,
+        SELECT item_id, sum(n)::int AS votes, max(n)::float8 / sum(n) AS top_share,
                jsonb_object_agg(coalesce(answer, 'tie'), n) AS answers
         FROM votes GROUP BY item_id
     )

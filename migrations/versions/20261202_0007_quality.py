@@ -46,7 +46,7 @@ def upgrade() -> None:
         sa.Column("gold_warn_below", sa.Float(), server_default="0.7", nullable=False),
         sa.Column("gold_pause_below", sa.Float(), nullable=True),
         sa.Column("gold_min_answers", sa.Integer(), server_default="10", nullable=False),
-        sa.Column("review_below", sa.Float(), server_default="0.67", nullable=False),
+        sa.Column("review_below", sa.Float(), server_default="0.6", nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_now(), nullable=False),
         sa.CheckConstraint(
             "gold_warn_below >= 0 AND gold_warn_below <= 1",

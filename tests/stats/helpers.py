@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
+import psycopg
 
 from app.jobs import runner
 from tests.factories import CreatedItem
-from tests.helpers import Actor, sql
+from tests.helpers import Actor
 
 
 def insert_pairwise_votes(
@@ -20,24 +22,31 @@ def insert_pairwise_votes(
     """Votes (item, user_id, judge_id, "a"|"b"|"tie" by import order, time_spent_ms) in one
     statement per vote (no assignments: the stats read annotations only)."""
     rng = random.Random(0)
+    rows = []
     for item, user_id, judge_id, choice, ms in votes:
         first, second = item.response_ids
         preferred = {"a": first, "b": second, "tie": None}[choice or "tie"]
         shown = [first, second] if rng.random() < 0.5 else [second, first]
         payload = {"preferred": preferred, "tie": preferred is None}
-        sql(
+        source = "human" if user_id else "ai"
+        rows.append(
+            (
+                project_id,
+                item.id,
+                source,
+                user_id,
+                judge_id,
+                orjson.dumps(payload).decode(),
+                shown,
+                ms,
+            )
+        )
+    with psycopg.connect(os.environ["TANDEM_DATABASE_URL"], autocommit=True) as conn:
+        conn.cursor().executemany(
             "INSERT INTO annotations (project_id, item_id, source, user_id, judge_id, payload,"
-            " schema_version, shown_order, time_spent_ms, gold_score)"
-            " VALUES (%s, %s, %s, %s, %s, %s::jsonb, 1, %s, %s, %s)",
-            project_id,
-            item.id,
-            "human" if user_id else "ai",
-            user_id,
-            judge_id,
-            orjson.dumps(payload).decode(),
-            shown,
-            ms,
-            None,
+            " schema_version, shown_order, time_spent_ms)"
+            " VALUES (%s, %s, %s, %s, %s, %s::jsonb, 1, %s, %s)",
+            rows,
         )
 
 
