@@ -26,6 +26,7 @@ from app.openapi import install_openapi
 from app.projects.api import router as projects_router
 from app.projects.pages import router as projects_pages
 from app.quality.api import router as quality_router
+from app.quality.pages import router as quality_pages
 from app.strictbody import StrictBodies
 from app.web.setup import install_web
 
@@ -57,6 +58,7 @@ def create_app() -> FastAPI:
         health_router,
         auth_pages,
         projects_pages,
+        quality_pages,
         annotate_pages,
         annotate_data_router,
     ):

@@ -185,6 +185,15 @@ PAGES: dict[str, Page] = {
     "POST /projects/{project_id}/members/{user_id}/remove": Page(
         FORM_RESEARCHER_MEMBERS, form=lambda w: {}
     ),
+    "GET /projects/{project_id}/quality": Page((303, 303, 403, 403, 404, 200, 200)),
+    "POST /projects/{project_id}/quality/refresh": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
+    "POST /projects/{project_id}/annotators/{user_id}/lift": Page(
+        FORM_RESEARCHER_MEMBERS, form=lambda w: {}
+    ),
+    "GET /projects/{project_id}/review": Page((303, 303, 403, 403, 404, 200, 200)),
+    "POST /projects/{project_id}/review/{item_id}": Page(
+        FORM_RESEARCHER_MEMBERS, form=lambda w: {"tie": "1"}
+    ),
     "GET /projects/{project_id}/annotate": Page(PAGE_MEMBERS),
     # The workspace's JSON call: cookie and X-CSRF-Token header, answers like the API.
     "POST /projects/{project_id}/annotate/next": Page((401, 401, 404, 200, 404, 200, 200)),
