@@ -39,6 +39,9 @@ from app.quality.percentiles import p50_p95
 # Fewer replicates than the library's default: the job refreshes often, and at a million votes
 # 200 replicates keep each interval's end within a few thousandths of the 1,000-replicate one.
 N_BOOT = 200
+# Leaderboard fits are a logistic regression per replicate: 100 replicates keep the refresh
+# of a million votes within a minute or so.
+BOARD_N_BOOT = 100
 MAX_DAYS = 60  # progress over time: the last days shown
 MAX_ANNOTATORS = 500  # per-annotator rows kept in the snapshot (most active first)
 HUMAN, AI = AnnotationSource.human, AnnotationSource.ai
@@ -610,9 +613,13 @@ def leaderboards(s: Snapshot) -> tuple[dict[str, Any] | None, str | None]:
         if not a:
             out[name] = None
             continue
-        plain = bradley_terry(a, b, y, n_boot=N_BOOT)
-        controlled = bradley_terry(a, b, y, length_a=la, length_b=lb, n_boot=N_BOOT)
-        out[name] = {"plain": plain.as_dict(), "length_controlled": controlled.as_dict()}
+        board = {"plain": bradley_terry(a, b, y, n_boot=BOARD_N_BOOT).as_dict()}
+        if source is None:
+            # Length control costs several plain fits (a row per distinct length step): it is
+            # computed once, over all votes.
+            controlled = bradley_terry(a, b, y, length_a=la, length_b=lb, n_boot=BOARD_N_BOOT)
+            board["length_controlled"] = controlled.as_dict()
+        out[name] = board
     if all(v is None for v in out.values()):
         return None, "No vote compares responses of two different models yet."
     return out, None

@@ -312,6 +312,11 @@ def leaderboard(
             f"No response in project {project_id} carries a `model`: import responses with"
             " `model` to rank models."
         )
+    if length_control and source != "all":
+        raise Invalid(
+            "length_control=true is computed over all votes: ask with source=all (or without"
+            " length control for human or AI votes alone)."
+        )
     c = cached(session, project_id, principal.id)
     variant = "length_controlled" if length_control else "plain"
     head = {

@@ -114,6 +114,11 @@ def test_leaderboard_json_and_csv(researcher: Actor) -> None:
         f"/api/v1/projects/{project.id}/leaderboard", params={"source": "ai"}
     ).json()
     assert ai["ratings"] == [] and "No ai votes" in ai["explanation"]
+    r = researcher.client.get(
+        f"/api/v1/projects/{project.id}/leaderboard",
+        params={"source": "human", "length_control": "true"},
+    )
+    assert r.status_code == 422 and "source=all" in r.json()["detail"]
     csv_r = researcher.client.get(
         f"/api/v1/projects/{project.id}/leaderboard", params={"format": "csv"}
     )
