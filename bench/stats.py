@@ -241,7 +241,7 @@ def measure(pid: int, researcher: int, requests: int) -> None:
         results[name] = percentiles(samples)
         base = results[cases[0][0]][1]
         p50, p95 = results[name]
-        print(f"{name:<44} {p50:8.1f} {p95:8.1f} {p95 / base:15.1f}x", flush=True)
+        print(f"{name:<44} {p50:8.1f} {p95:8.1f} {p95 / base:15.3f}x", flush=True)
 
 
 def main() -> int:
