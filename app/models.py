@@ -9,7 +9,13 @@ from app.exports.models import Export
 from app.items.models import Item, Response
 from app.jobs.models import Job, JobBlob
 from app.projects.models import Project, ProjectMember
-from app.quality.models import Adjudication, AnnotatorPause, ProjectStats, QualitySettings
+from app.quality.models import (
+    Adjudication,
+    AnnotatorPause,
+    ProjectStats,
+    QualitySettings,
+    ReviewCandidate,
+)
 
 __all__ = [
     "Adjudication",
@@ -28,5 +34,6 @@ __all__ = [
     "ProjectStats",
     "QualitySettings",
     "Response",
+    "ReviewCandidate",
     "User",
 ]

@@ -120,3 +120,20 @@ class Adjudication(Base):
     decided_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+class ReviewCandidate(Base):
+    """An item whose human votes disagree, as of the last stats snapshot: the review queue
+    reads these rows (indexed by share) instead of grouping every vote on each request."""
+
+    __tablename__ = "review_candidates"
+    __table_args__ = (Index("ix_review_candidates_queue", "project_id", "top_share", "item_id"),)
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    votes: Mapped[int] = mapped_column(Integer)
+    top_share: Mapped[float] = mapped_column(Float)
+    # Answer -> votes: keys are response ids ("tie" too, pairwise; ranking: the first ranked).
+    answers: Mapped[dict[str, Any]] = mapped_column(JSONB)

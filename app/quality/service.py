@@ -174,6 +174,12 @@ def store_snapshot(
             "ms": duration_ms,
         },
     )
+    kind = session.execute(
+        text("SELECT kind FROM projects WHERE id = :p"), {"p": project_id}
+    ).scalar_one()
+    session.execute(text("DELETE FROM review_candidates WHERE project_id = :p"), {"p": project_id})
+    if kind in _ANSWER:
+        session.execute(text(_CANDIDATES.format(answer=_ANSWER[kind])), {"p": project_id})
     to_pause = [
         (a["user_id"], a["gold"]["reason"], a["gold"]["accuracy"])
         for a in payload["annotators"]
@@ -486,24 +492,27 @@ def lift(session: Session, principal: Principal, project_id: int, user_id: int) 
 
 # --- review queue and adjudication ------------------------------------------------------------
 
-# Per item with two or more human votes: the share of the top answer (pairwise: the preferred
-# response or a tie; ranking: the response ranked first), below the threshold, not yet decided.
-_QUEUE = """
+# Per item with two or more human votes that do not all agree: the top answer's share
+# (pairwise: the preferred response or a tie; ranking: the response ranked first). Written
+# by the stats job beside its snapshot; the queue reads it through an index.
+_CANDIDATES = """
     WITH votes AS (
         SELECT a.item_id, {answer} AS answer, count(*) AS n
         FROM annotations a
         WHERE a.project_id = :p AND a.source = 'human'
         GROUP BY 1, 2
-    ), per_item AS (
-        SELECT item_id, sum(n)::int AS votes, max(n)::float8 / sum(n) AS top_share,
-               jsonb_object_agg(coalesce(answer, 'tie'), n) AS answers
-        FROM votes GROUP BY item_id
     )
+    INSERT INTO review_candidates (item_id, project_id, votes, top_share, answers)
+    SELECT item_id, :p, sum(n)::int, max(n)::float8 / sum(n),
+           jsonb_object_agg(coalesce(answer, 'tie'), n)
+    FROM votes GROUP BY item_id
+    HAVING sum(n) >= 2 AND max(n) < sum(n)
+"""
+_QUEUE = """
     SELECT q.item_id, q.votes, q.top_share, q.answers, i.external_id, i.prompt
-    FROM per_item q JOIN items i ON i.id = q.item_id
-    WHERE q.votes >= 2 AND q.top_share < :below
+    FROM review_candidates q JOIN items i ON i.id = q.item_id
+    WHERE q.project_id = :p AND q.top_share < :below
       AND NOT EXISTS (SELECT 1 FROM adjudications d WHERE d.item_id = q.item_id)
-      AND (q.top_share, q.item_id) > (:after_share, :after_id)
     ORDER BY q.top_share, q.item_id
     LIMIT :limit
 """
@@ -529,9 +538,9 @@ def review_queue(
     project = _researcher_project(session, principal, project_id)
     kind = _adjudicable(project)
     threshold = settings_of(session, project_id).review_below if below is None else below
+    c = cached(session, project_id, principal.id)
     rows = session.execute(
-        text(_QUEUE.format(answer=_ANSWER[kind])),
-        {"p": project_id, "below": threshold, "limit": limit, "after_share": -1.0, "after_id": 0},
+        text(_QUEUE), {"p": project_id, "below": threshold, "limit": limit}
     ).all()
     ids = [r.item_id for r in rows]
     responses: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
@@ -549,6 +558,7 @@ def review_queue(
     return {
         "project_id": project_id,
         "kind": kind,
+        **_snapshot_fields(c),
         "below": threshold,
         "adjudicated": decided,
         "items": [

@@ -104,9 +104,28 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("item_id", name=op.f("pk_adjudications")),
     )
     op.create_index("ix_adjudications_project_id", "adjudications", ["project_id"], unique=False)
+    op.create_table(
+        "review_candidates",
+        sa.Column("item_id", sa.BigInteger(), nullable=False),
+        sa.Column("project_id", sa.BigInteger(), nullable=False),
+        sa.Column("votes", sa.Integer(), nullable=False),
+        sa.Column("top_share", sa.Float(), nullable=False),
+        sa.Column("answers", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        _fk("review_candidates", "item_id", "items", "CASCADE"),
+        _fk("review_candidates", "project_id", "projects", "CASCADE"),
+        sa.PrimaryKeyConstraint("item_id", name=op.f("pk_review_candidates")),
+    )
+    op.create_index(
+        "ix_review_candidates_queue",
+        "review_candidates",
+        ["project_id", "top_share", "item_id"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_review_candidates_queue", table_name="review_candidates")
+    op.drop_table("review_candidates")
     op.drop_index("ix_adjudications_project_id", table_name="adjudications")
     op.drop_table("adjudications")
     op.drop_index("ux_annotator_pauses_active", table_name="annotator_pauses")

@@ -10,7 +10,7 @@ from app.db import session_scope
 from tests.exports.helpers import export
 from tests.factories import add_member, create_annotation, create_item, create_project, create_user
 from tests.helpers import Actor
-from tests.stats.helpers import insert_pairwise_votes
+from tests.stats.helpers import insert_pairwise_votes, refresh
 
 
 def _project(researcher: Actor, kind: str = "pairwise") -> int:
@@ -37,6 +37,10 @@ def test_divided_items_are_queued_and_the_reviewer_label_wins(researcher: Actor)
         + [(clear, u.id, None, "a", None) for u in users],
     )
     url = f"/api/v1/projects/{pid}/review"
+    # The queue is read from the stats snapshot: none yet, nothing listed, a refresh asked for.
+    first = researcher.client.get(url).json()
+    assert first["items"] == [] and first["snapshot_at"] is None
+    refresh(researcher, pid)
     queue = researcher.client.get(url, params={"below": 0.7}).json()
     assert [i["item_id"] for i in queue["items"]] == [split.id]
     [entry] = queue["items"]
@@ -87,6 +91,7 @@ def test_ranking_adjudication_sets_the_order(researcher: Actor) -> None:
         create_annotation(
             item, user=user, answer={"kind": "ranking", "order": [ids[i] for i in order]}
         )
+    refresh(researcher, pid)
     queue = researcher.client.get(f"/api/v1/projects/{pid}/review").json()
     assert [i["item_id"] for i in queue["items"]] == [item.id]
     want = [ids[2], ids[0], ids[1], ids[3]]
