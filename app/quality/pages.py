@@ -105,7 +105,8 @@ def _review(
     error: str = "",
     status: int = 200,
 ) -> Response:
-    queue = service.review_queue(session, principal, project_id, limit=50)
+    # Re-shown after a refused pick: read only, so that the refused request changes nothing.
+    queue = service.review_queue(session, principal, project_id, limit=50, ask_refresh=not error)
     return render(
         request,
         "review.html",
@@ -137,7 +138,7 @@ async def decide(
             project_id,
             item_id,
             preferred=preferred,
-            tie=bool(choice["tie"]),
+            tie=_flag(choice["tie"]),
             order=order,
             note=_note(choice["note"]),
         )
@@ -147,6 +148,14 @@ async def decide(
             raise
         return _review(request, principal, session, project_id, exc.message, exc.status_code)
     return RedirectResponse(f"/projects/{project_id}/review?notice=decided", status_code=303)
+
+
+def _flag(value: Any) -> bool:
+    if value in (None, ""):
+        return False
+    if value in ("1", "on", "true"):
+        return True
+    raise Invalid("tie: send 1 to record a tie.")
 
 
 def _note(value: Any) -> str:

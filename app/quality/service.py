@@ -214,8 +214,11 @@ class Cached:
     refresh_job_id: int | None
 
 
-def cached(session: Session, project_id: int, created_by: int | None) -> Cached:
-    """The stored snapshot; a refresh is asked for (debounced) when it is missing or stale."""
+def cached(
+    session: Session, project_id: int, created_by: int | None, *, ask_refresh: bool = True
+) -> Cached:
+    """The stored snapshot; a refresh is asked for (debounced) when it is missing or stale,
+    unless `ask_refresh` is False (an answer to a refused write changes nothing)."""
     row = session.execute(
         text(
             """
@@ -228,7 +231,7 @@ def cached(session: Session, project_id: int, created_by: int | None) -> Cached:
     ).one()
     raw, computed_at, duration_ms, seen, newest = row
     stale = computed_at is None or (newest or 0) > (seen or 0)
-    job_id = request_refresh(session, project_id, created_by) if stale else None
+    job_id = request_refresh(session, project_id, created_by) if stale and ask_refresh else None
     payload = orjson.loads(raw) if raw and computed_at is not None else None
     return Cached(payload, computed_at, duration_ms, stale, job_id)
 
@@ -534,11 +537,13 @@ def review_queue(
     project_id: int,
     limit: int = 50,
     below: float | None = None,
+    *,
+    ask_refresh: bool = True,
 ) -> dict[str, Any]:
     project = _researcher_project(session, principal, project_id)
     kind = _adjudicable(project)
     threshold = settings_of(session, project_id).review_below if below is None else below
-    c = cached(session, project_id, principal.id)
+    c = cached(session, project_id, principal.id, ask_refresh=ask_refresh)
     rows = session.execute(
         text(_QUEUE), {"p": project_id, "below": threshold, "limit": limit}
     ).all()
