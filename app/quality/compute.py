@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -664,10 +664,21 @@ def majority_agreement(c: Coded) -> dict[int, float]:
 # --- the whole snapshot -----------------------------------------------------------------------
 
 
-def compute(conn: Connection, project_id: int, policy: gold.GoldPolicy) -> dict[str, Any]:
-    """Every statistic of the project, as the JSON the API serves."""
+def _no_progress(fraction: float, step: str) -> None:
+    return None
+
+
+def compute(
+    conn: Connection,
+    project_id: int,
+    policy: gold.GoldPolicy,
+    progress: Callable[[float, str], None] = _no_progress,
+) -> dict[str, Any]:
+    """Every statistic of the project, as the JSON the API serves. `progress(fraction, step)`
+    is called between the steps (the job reports it, which also renews its claim)."""
     started = time.monotonic()
     s = read_snapshot(conn, project_id)
+    progress(0.2, "read")
     kind = s.project["kind"]
     n_votes = len(s.votes)
     result: dict[str, Any] = {
@@ -698,7 +709,9 @@ def compute(conn: Connection, project_id: int, policy: gold.GoldPolicy) -> dict[
         agreement, judges = ranking_agreement(s)
     else:
         agreement, judges = span_agreement(s)
+    progress(0.35, "agreement")
     trust_summary, trust_acc = trust(c, s) if c is not None and n_votes else (None, {})
+    progress(0.55, "trust")
     flow, per_annotator = throughput(s)
     verdicts = gold_verdicts(s, policy)
     agree_maj = majority_agreement(c) if c is not None else {}
@@ -713,7 +726,9 @@ def compute(conn: Connection, project_id: int, policy: gold.GoldPolicy) -> dict[
                 "gold": verdicts.get(uid),
             }
         )
+    progress(0.6, "annotators")
     board, board_why = leaderboards(s) if n_votes else (None, "No votes yet.")
+    progress(0.85, "leaderboard")
     result.update(
         agreement=agreement,
         judges=judges,

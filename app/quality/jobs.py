@@ -29,7 +29,7 @@ def run_refresh(ctx: JobContext) -> dict[str, Any]:
     started = time.monotonic()
     with get_engine().connect() as conn, conn.begin():
         conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
-        payload = compute(conn, project_id, policy)
+        payload = compute(conn, project_id, policy, lambda f, step: ctx.progress(f, {"step": step}))
     duration_ms = int((time.monotonic() - started) * 1000)
     ctx.progress(0.95)
     result = {"project_id": project_id, "duration_ms": duration_ms}
