@@ -10,9 +10,8 @@ strength, 2% gold items), 3 votes per item by 300 annotators (10% of votes by 3 
   * each quality endpoint through the ASGI app (FastAPI's TestClient, so the HTTP stack, auth,
     the session and the JSON encoding all count), N requests each after a warm-up: GET /stats,
     /leaderboard (JSON, CSV, length-controlled), /annotators/{uid}/quality, the dashboard page
-    /projects/{pid}/quality; and, for comparison, the live-SQL review queue (/review), which
-    reads every vote on each request. The baseline line is GET /progress, the project page's
-    existing live counters, in the same process.
+    /projects/{pid}/quality and the review queue (/review). The baseline line is GET /progress,
+    the project page's existing live counters, in the same process.
 
     .venv/bin/python bench/stats.py                  # 1M annotations, a few minutes
     .venv/bin/python bench/stats.py --items 20000    # smaller
@@ -75,6 +74,12 @@ def fill(url: str, items: int, votes_per_item: int, annotators: int, seed: int) 
         ).fetchone()[0]  # type: ignore[index]
         with conn.cursor().copy("COPY project_members (project_id, user_id) FROM STDIN") as copy:
             copy.write(_lines((str(pid), str(u)) for u in [*users, researcher]))
+        # Three judges: the AI votes' authors (annotations.judge_id references judges).
+        with conn.cursor().copy("COPY judges (id, name, backend, model) FROM STDIN") as copy:
+            copy.write(_lines((str(j), f"judge-{j}", "simulated", "bench") for j in (1, 2, 3)))
+        conn.execute(
+            "SELECT setval(pg_get_serial_sequence('judges', 'id'), (SELECT max(id) FROM judges))"
+        )
         accuracy = {u: rng.uniform(0.55, 0.95) for u in users}
         batch = 20_000
         pairs = [rng.sample(MODELS, 2) for _ in range(items)]
@@ -218,7 +223,7 @@ def measure(pid: int, researcher: int, requests: int) -> None:
         ("GET /leaderboard?format=csv", f"{api}/leaderboard?format=csv", "api"),
         ("GET /annotators/{uid}/quality", f"{api}/annotators/{uid}/quality", "api"),
         ("GET /projects/{pid}/quality (dashboard)", f"/projects/{pid}/quality", "page"),
-        ("GET /review (live SQL, for comparison)", f"{api}/review", "api"),
+        ("GET /review (the queue, from review_candidates)", f"{api}/review", "api"),
     ]
     results: dict[str, tuple[float, float]] = {}
     print(f"{'endpoint':<44} {'p50 ms':>8} {'p95 ms':>8} {'vs baseline p95':>16}")

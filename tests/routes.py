@@ -51,7 +51,18 @@ def rows_body(w: World) -> list[dict[str, Any]]:
     return [{"prompt": "new", "responses": [{"text": "a"}, {"text": "b"}]}]
 
 
+def judge_body(w: World) -> dict[str, Any]:
+    return {
+        "name": f"judge-{uuid.uuid4().hex[:8]}",
+        "backend": "simulated",
+        "model": "sim",
+        "params": {"truth": {"metadata_key": "truth"}},
+    }
+
+
 ANYONE = (200,) * 7
+RESEARCHERS = (401, 401, 403, 403, 200, 200, 200)
+ADMIN = (401, 401, 403, 403, 403, 403, 200)
 SIGNED_IN = (401, 401, 200, 200, 200, 200, 200)
 MEMBERS = (401, 401, 404, 200, 404, 200, 200)
 RESEARCHER_MEMBERS = (401, 401, 403, 403, 404, 200, 200)
@@ -136,6 +147,24 @@ API: dict[str, Rule] = {
     "DELETE /api/v1/projects/{project_id}/items/{item_id}/adjudication": Rule(
         (401, 401, 403, 403, 404, 204, 204)
     ),
+    # Judges and templates: admins write them, researchers read them (to run them).
+    "POST /api/v1/judges": Rule((401, 401, 403, 403, 403, 403, 201), judge_body),
+    "GET /api/v1/judges": Rule(RESEARCHERS),
+    "GET /api/v1/judges/{judge_id}": Rule(RESEARCHERS),
+    "PATCH /api/v1/judges/{judge_id}": Rule(ADMIN, lambda w: {"enabled": True}),
+    "GET /api/v1/judge-templates": Rule(RESEARCHERS),
+    "POST /api/v1/judge-templates": Rule(
+        (401, 401, 403, 403, 403, 403, 201),
+        lambda w: {"kind": "critique", "user": "{guidelines} {prompt} {response}"},
+    ),
+    "GET /api/v1/judge-templates/{template_id}": Rule(RESEARCHERS),
+    "PATCH /api/v1/judge-templates/{template_id}": Rule(ADMIN, lambda w: {"system": "Be fair."}),
+    # Runs: researchers who are members of the project, and admins.
+    "POST /api/v1/projects/{project_id}/judge-runs": Rule(
+        (401, 401, 403, 403, 404, 202, 202), lambda w: {"judge_id": w.judge}
+    ),
+    "GET /api/v1/projects/{project_id}/judge-runs": Rule(RESEARCHER_MEMBERS),
+    "GET /api/v1/projects/{project_id}/judge-runs/{run_id}": Rule(RESEARCHER_MEMBERS),
     "GET /healthz": Rule(ANYONE, public=True),
     "GET /readyz": Rule(ANYONE, public=True),
     "GET /metrics": Rule(ANYONE, public=True),

@@ -16,7 +16,12 @@ from app.auth.models import ROLE_RANK, Role
 from app.config import get_settings
 from app.jobs.specs import JobSpec
 
-DOMAIN_JOB_MODULES = ("app.items.jobs", "app.exports.jobs", "app.quality.jobs")
+DOMAIN_JOB_MODULES = (
+    "app.items.jobs",
+    "app.exports.jobs",
+    "app.judges.jobs",
+    "app.quality.jobs",
+)
 
 _specs: dict[str, JobSpec] = {}
 _loaded = False

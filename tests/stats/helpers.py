@@ -11,7 +11,7 @@ import orjson
 import psycopg
 
 from app.jobs import runner
-from tests.factories import CreatedItem
+from tests.factories import CreatedItem, ensure_judge
 from tests.helpers import Actor
 
 
@@ -22,6 +22,8 @@ def insert_pairwise_votes(
     """Votes (item, user_id, judge_id, "a"|"b"|"tie" by import order, time_spent_ms) in one
     statement per vote (no assignments: the stats read annotations only)."""
     rng = random.Random(0)
+    for judge_id in {v[2] for v in votes if v[2] is not None}:
+        ensure_judge(judge_id)  # AI votes reference a judge row
     rows = []
     for item, user_id, judge_id, choice, ms in votes:
         first, second = item.response_ids
