@@ -74,6 +74,8 @@ class ExportRun:
         self.sink = sink
         self.with_progress = with_progress
         self.outcome: Outcome | None = None
+        # Rows so far, readable while batches() runs (a streamed export peeks at it).
+        self.stats: Stats | None = None
 
     def batches(self) -> Iterator[float]:
         options = self.options
@@ -88,7 +90,7 @@ class ExportRun:
                 ctx.trust_labels = trust.dawid_skene_labels(
                     conn, project.project_id, vote_filter(options)
                 )
-            stats = Stats(options.row_schema)
+            stats = self.stats = Stats(options.row_schema)
             build = builder(options.row_schema, project.kind)
             writer = make_writer(options.format, options.row_schema, options.style, self.sink)
 
