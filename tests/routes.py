@@ -151,6 +151,7 @@ API: dict[str, Rule] = {
     ),
     "DELETE /api/v1/projects/{project_id}/items/{item_id}/adjudication": Rule(
         (401, 401, 403, 403, 404, 204, 204)
+    ),
     # Refused while its job runs: the world's export is still queued.
     "DELETE /api/v1/projects/{project_id}/exports/{export_id}": Rule(
         (401, 401, 403, 403, 404, 409, 409)
