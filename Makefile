@@ -80,7 +80,8 @@ endif
 # --noconftest: the suite's conftest wants PostgreSQL and Redis clients, which the vllm tests
 # do not use.
 test-vllm: $(VLLM_STAMP)
-	$(VLLM_VENV)/bin/pytest --noconftest -p no:cacheprovider tests/inference/test_vllm.py $(PYTEST_ARGS)
+	$(VLLM_VENV)/bin/pytest --noconftest -p no:cacheprovider tests/inference/test_vllm.py \
+		tests/judges/test_vllm_judge.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

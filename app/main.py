@@ -26,6 +26,7 @@ from app.items.pages import router as items_pages
 from app.jobs.api import router as jobs_router
 from app.jobs.pages import router as jobs_pages
 from app.judges.api import router as judges_router
+from app.judges.pages import router as judges_pages
 from app.openapi import install_openapi
 from app.projects.api import router as projects_router
 from app.projects.pages import router as projects_pages
@@ -60,6 +61,7 @@ def create_app() -> FastAPI:
         exports_router,
         judges_router,
         quality_router,
+        judges_pages,
         health_router,
         auth_pages,
         projects_pages,

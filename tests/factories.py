@@ -195,11 +195,12 @@ def resolve_answer(
 
 
 def ensure_judge(judge_id: int) -> None:
-    """A judge row with this id (named `judge-<id>`), for AI votes written by hand."""
+    """A judge row with this id, named after it (exports call it `judge:<id>`), for AI votes
+    written by hand."""
     with session_scope() as session:
         session.execute(
             text(
-                "INSERT INTO judges (id, name, backend, model) VALUES (:id, 'judge-' || :id,"
+                "INSERT INTO judges (id, name, backend, model) VALUES (:id, CAST(:id AS text),"
                 " 'simulated', 'test') ON CONFLICT DO NOTHING"
             ),
             {"id": judge_id},

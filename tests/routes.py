@@ -161,6 +161,9 @@ API: dict[str, Rule] = {
     "GET /api/v1/judges": Rule(RESEARCHERS),
     "GET /api/v1/judges/{judge_id}": Rule(RESEARCHERS),
     "PATCH /api/v1/judges/{judge_id}": Rule(ADMIN, lambda w: {"enabled": True}),
+    # project_id is a required query parameter (tests/judges/test_metrics.py calls it with
+    # one): without it, researchers and admins get a 422 naming it.
+    "GET /api/v1/judges/{judge_id}/metrics": Rule((401, 401, 403, 403, 422, 422, 422)),
     "GET /api/v1/judge-templates": Rule(RESEARCHERS),
     "POST /api/v1/judge-templates": Rule(
         (401, 401, 403, 403, 403, 403, 201),
@@ -174,6 +177,7 @@ API: dict[str, Rule] = {
     ),
     "GET /api/v1/projects/{project_id}/judge-runs": Rule(RESEARCHER_MEMBERS),
     "GET /api/v1/projects/{project_id}/judge-runs/{run_id}": Rule(RESEARCHER_MEMBERS),
+    "GET /api/v1/projects/{project_id}/judge-runs/{run_id}/outputs": Rule(RESEARCHER_MEMBERS),
     "GET /healthz": Rule(ANYONE, public=True),
     "GET /readyz": Rule(ANYONE, public=True),
     "GET /metrics": Rule(ANYONE, public=True),
@@ -200,6 +204,21 @@ LOGGED_IN = (303, 303, 200, 200, 200, 200, 200)
 PAGE_MEMBERS = (303, 303, 404, 200, 404, 200, 200)
 FORM_RESEARCHER_MEMBERS = (303, 303, 403, 403, 404, 303, 303)
 PAGE_RESEARCHER_MEMBERS = (303, 303, 403, 403, 404, 200, 200)
+
+ADMIN_PAGE = (303, 303, 403, 403, 403, 403, 200)
+ADMIN_FORM = (303, 303, 403, 403, 403, 403, 303)
+
+
+def judge_form(w: World) -> dict[str, str]:
+    return {
+        "name": f"judge-{uuid.uuid4().hex[:8]}",
+        "backend": "simulated",
+        "model": "sim",
+        "params": '{"truth": {"metadata_key": "truth"}}',
+        "per_call": "0",
+        "enabled": "on",
+    }
+
 
 PAGES: dict[str, Page] = {
     "GET /login": Page((200, 200, 303, 303, 303, 303, 303), public=True),
@@ -234,6 +253,23 @@ PAGES: dict[str, Page] = {
         FORM_RESEARCHER_MEMBERS, form=lambda w: {"tie": "1"}
     ),
     "GET /projects/{project_id}/annotate": Page(PAGE_MEMBERS),
+    # Judges: admin pages; a judge's metrics page for researcher members (the row has no
+    # ?project_id=, which the page asks for with a 422).
+    "GET /admin/judges": Page(ADMIN_PAGE),
+    "POST /admin/judges": Page(ADMIN_FORM, form=lambda w: judge_form(w)),
+    "GET /admin/judges/{judge_id}": Page(ADMIN_PAGE),
+    "POST /admin/judges/{judge_id}": Page(
+        ADMIN_FORM, form=lambda w: {k: v for k, v in judge_form(w).items() if k != "backend"}
+    ),
+    "POST /admin/judges/{judge_id}/runs": Page(
+        ADMIN_FORM, form=lambda w: {"project_id": str(w.project), "items": "unjudged"}
+    ),
+    "POST /admin/judges/{judge_id}/try": Page(
+        ADMIN_FORM, form=lambda w: {"project_id": str(w.project), "item_id": str(w.items[0])}
+    ),
+    # {job_id} is the world's export job, not a try: the admin is sent back to the judge.
+    "GET /admin/judges/{judge_id}/try/{job_id}": Page(ADMIN_FORM),
+    "GET /judges/{judge_id}/metrics": Page((303, 303, 403, 403, 422, 422, 422)),
     "GET /projects/{project_id}/exports": Page(PAGE_RESEARCHER_MEMBERS),
     "POST /projects/{project_id}/exports": Page(
         FORM_RESEARCHER_MEMBERS, form=lambda w: {"schema": "raw"}

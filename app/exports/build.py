@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
 from app.errors import Invalid
 from app.exports import trust
@@ -56,6 +56,18 @@ class Outcome:
         return self.stats.counts(self.context)
 
 
+def judge_names(conn: Connection, project_id: int) -> dict[int, str]:
+    """Names of the judges with votes in the project (read in the export's snapshot)."""
+    rows = conn.execute(
+        text(
+            "SELECT j.id, j.name FROM judges j WHERE j.id IN (SELECT DISTINCT a.judge_id"
+            " FROM annotations a WHERE a.project_id = :pid AND a.judge_id IS NOT NULL)"
+        ),
+        {"pid": project_id},
+    )
+    return {int(i): str(n) for i, n in rows}
+
+
 class ExportRun:
     """One pass over a snapshot; `batches()` yields the progress after each written batch."""
 
@@ -83,7 +95,7 @@ class ExportRun:
             project: TaskRules = snapshot.project
             check_options(options, project.kind, project.aspects)
             total = count_items(conn, project.project_id, options) if self.with_progress else 0
-            ctx = Context(options, project)
+            ctx = Context(options, project, judges=judge_names(conn, project.project_id))
             if options.row_schema is Schema.preference and options.aggregate is not Aggregate.none:
                 ctx.adjudications = trust.adjudications(conn, project.project_id)
             if options.aggregate is Aggregate.dawid_skene:

@@ -34,6 +34,8 @@ class Context:
     excluded: dict[str, int] = field(default_factory=dict)
     # Pairwise votes whose winner was the response shown first / shown second (position bias).
     shown_first: list[int] = field(default_factory=lambda: [0, 0])
+    # Judge id -> name, for the `judge` column of AI votes (read with the snapshot).
+    judges: dict[int, str] = field(default_factory=dict)
     # Item id -> a reviewer's final label ({payload, decided_by, decided_at, note}): it wins
     # over the votes' aggregation (consensus or dawid_skene).
     adjudications: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -44,18 +46,20 @@ class Context:
         self.excluded[reason] = self.excluded.get(reason, 0) + n
 
 
-def judge_name(judge_id: int | None) -> str | None:
-    """How an AI vote's judge is named in exports."""
-    return None if judge_id is None else f"judge:{judge_id}"
+def judge_name(ctx: Context, judge_id: int | None) -> str | None:
+    """How an AI vote's judge is named in exports: `judge:<name>` (names are unique)."""
+    if judge_id is None:
+        return None
+    return f"judge:{ctx.judges.get(judge_id, judge_id)}"
 
 
-def _voter(v: VoteHead) -> Row:
+def _voter(ctx: Context, v: VoteHead) -> Row:
     # The source is a StrEnum: a str, which both writers write as its value.
     return {
         "annotation_id": v.annotation_id,
         "source": v.source,
         "annotator_id": v.annotator_id,
-        "judge": judge_name(v.judge_id),
+        "judge": judge_name(ctx, v.judge_id),
     }
 
 
@@ -119,7 +123,7 @@ def _pair_row(
     }
 
 
-def _pairwise_vote(v: PairwiseVote, chosen: int) -> Row:
+def _pairwise_vote(ctx: Context, v: PairwiseVote, chosen: int) -> Row:
     preferred = v.preferred
     choice = "tie" if preferred is None else "chosen" if preferred == chosen else "rejected"
     # Spelled out rather than merged from _voter(): this runs once per vote of every item.
@@ -127,7 +131,7 @@ def _pairwise_vote(v: PairwiseVote, chosen: int) -> Row:
         "annotation_id": v.annotation_id,
         "source": v.source,
         "annotator_id": v.annotator_id,
-        "judge": None if v.judge_id is None else f"judge:{v.judge_id}",
+        "judge": None if v.judge_id is None else f"judge:{ctx.judges.get(v.judge_id, v.judge_id)}",
         "choice": choice,
         "strength": v.strength,
         "created_at": v.created_at,
@@ -160,7 +164,7 @@ def pairwise_preference(ctx: Context, item: ItemVotes[PairwiseVote]) -> list[Row
                     (None, None),
                     "none",
                     (1, 0, 0),
-                    [_pairwise_vote(v, winner)],
+                    [_pairwise_vote(ctx, v, winner)],
                 )
             )
             _count_position(ctx, [v])
@@ -182,7 +186,7 @@ def pairwise_preference(ctx: Context, item: ItemVotes[PairwiseVote]) -> list[Row
         # An adjudicated label stands whatever the votes' agreement; a computed one is filtered.
         if decided is None and not _passes(ctx, counts[0] / len(prefs)):
             return []
-        votes = [_pairwise_vote(v, winner) for v in item.votes]
+        votes = [_pairwise_vote(ctx, v, winner) for v in item.votes]
         return [
             _pair_row(
                 ctx,
@@ -203,7 +207,7 @@ def pairwise_preference(ctx: Context, item: ItemVotes[PairwiseVote]) -> list[Row
     if not _passes(ctx, m.agreement):
         return []
     _count_position(ctx, item.votes)
-    votes = [_pairwise_vote(v, m.winner) for v in item.votes]
+    votes = [_pairwise_vote(ctx, v, m.winner) for v in item.votes]
     counts = (m.for_winner, m.for_loser, m.ties)
     return [
         _pair_row(
@@ -233,7 +237,7 @@ def ranking_preference(ctx: Context, item: ItemVotes[RankingVote]) -> list[Row]:
             order = v.order
             for i, j in agg.ranking_pairs(order, mode):
                 vote = {
-                    **_voter(v),
+                    **_voter(ctx, v),
                     "choice": "chosen",
                     "strength": None,
                     "created_at": v.created_at,
@@ -269,7 +273,7 @@ def ranking_preference(ctx: Context, item: ItemVotes[RankingVote]) -> list[Row]:
             continue
         votes = [
             {
-                **_voter(v),
+                **_voter(ctx, v),
                 "choice": "chosen" if up else "rejected",
                 "strength": None,
                 "created_at": v.created_at,
@@ -318,7 +322,7 @@ def ranking(ctx: Context, item: ItemVotes[RankingVote]) -> list[Row]:
             "agreement": agg.pair_agreement(order, voter_ranks),
             "votes": [
                 {
-                    **_voter(v),
+                    **_voter(ctx, v),
                     "order": [index[rid] for rid in v.order],
                     "created_at": v.created_at,
                 }
@@ -363,7 +367,7 @@ def spans(ctx: Context, item: ItemVotes[SpanVote]) -> list[Row]:
             "overall": sum(overall) / len(overall) if overall else None,
             "votes": [
                 {
-                    **_voter(v),
+                    **_voter(ctx, v),
                     "spans": _annotator_spans(v),
                     "overall": v.overall,
                     "created_at": v.created_at,
@@ -393,7 +397,7 @@ def critique(ctx: Context, item: ItemVotes[CritiqueVote]) -> list[Row]:
             **_item(item),
             "response_id": response.id,
             "model": response.model,
-            **_voter(v),
+            **_voter(ctx, v),
             "created_at": v.created_at,
         }
         for v in item.votes
@@ -429,8 +433,10 @@ def _unpaired_row(
     }
 
 
-def _support_vote(v: VoteHead, supports: bool | None, rating: int | None = None) -> Row:
-    return {**_voter(v), "supports": supports, "rating": rating, "created_at": v.created_at}
+def _support_vote(
+    ctx: Context, v: VoteHead, supports: bool | None, rating: int | None = None
+) -> Row:
+    return {**_voter(ctx, v), "supports": supports, "rating": rating, "created_at": v.created_at}
 
 
 def _pairwise_unpaired(ctx: Context, item: ItemVotes[PairwiseVote]) -> list[Row]:
@@ -444,7 +450,7 @@ def _pairwise_unpaired(ctx: Context, item: ItemVotes[PairwiseVote]) -> list[Row]
                 continue
             loser = second if v.preferred == first else first
             for rid, label in ((v.preferred, True), (loser, False)):
-                vote = _support_vote(v, True)
+                vote = _support_vote(ctx, v, True)
                 rows.append(_unpaired_row(ctx, item, by_id[rid], label, "none", 1.0, None, [vote]))
         return rows
     m = agg.majority([v.preferred for v in item.votes], first, second)
@@ -454,7 +460,7 @@ def _pairwise_unpaired(ctx: Context, item: ItemVotes[PairwiseVote]) -> list[Row]
     if not _passes(ctx, m.agreement):
         return []
     votes = [
-        _support_vote(v, None if v.preferred is None else v.preferred == m.winner)
+        _support_vote(ctx, v, None if v.preferred is None else v.preferred == m.winner)
         for v in item.votes
     ]
     for rid, label in ((m.winner, True), (m.loser, False)):
@@ -471,7 +477,7 @@ def _ranking_unpaired(ctx: Context, item: ItemVotes[RankingVote]) -> list[Row]:
     if ctx.options.aggregate is Aggregate.none:
         for v in item.votes:
             for rid, label in ((v.order[0], True), (v.order[-1], False)):
-                vote = _support_vote(v, True)
+                vote = _support_vote(ctx, v, True)
                 rows.append(_unpaired_row(ctx, item, by_id[rid], label, "none", 1.0, None, [vote]))
         return rows
     orders = _ranking_orders(item)
@@ -486,7 +492,7 @@ def _ranking_unpaired(ctx: Context, item: ItemVotes[RankingVote]) -> list[Row]:
         agreement = sum(support) / len(support)
         if not _passes(ctx, agreement):
             continue
-        votes = [_support_vote(v, s) for v, s in zip(item.votes, support, strict=True)]
+        votes = [_support_vote(ctx, v, s) for v, s in zip(item.votes, support, strict=True)]
         rows.append(_unpaired_row(ctx, item, by_id[rid], label, "borda", agreement, None, votes))
     return rows
 
@@ -518,7 +524,7 @@ def _rated_unpaired(ctx: Context, item: ItemVotes[SpanVote] | ItemVotes[Critique
             continue
         if not _passes(ctx, side.agreement):
             continue
-        votes = [_support_vote(v, supports(r, side.above), r) for v, r in group]
+        votes = [_support_vote(ctx, v, supports(r, side.above), r) for v, r in group]
         rows.append(
             _unpaired_row(
                 ctx, item, response, side.above, aggregation, side.agreement, side.mean, votes
@@ -556,7 +562,7 @@ def raw(ctx: Context, item: ItemVotes[FullVote]) -> list[Row]:
             "source": v.source,
             "annotator_id": v.annotator_id,
             "judge_id": v.judge_id,
-            "judge": judge_name(v.judge_id),
+            "judge": judge_name(ctx, v.judge_id),
             "payload": orjson.dumps(v.payload, option=orjson.OPT_SORT_KEYS).decode(),
             "shown_order": v.shown_order,
             "schema_version": v.schema_version,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
 from app.auth.deps import Admin, DbSession, Researcher
+from app.errors import Invalid
 from app.judges import service
 from app.judges.schemas import (
     JudgeCreate,
     JudgeOut,
+    JudgeOutputOut,
     JudgePatch,
     JudgeRunCreate,
     JudgeRunOut,
@@ -21,8 +23,26 @@ from app.judges.schemas import (
 )
 from app.pagination import Cursor, Keyset, Limit, Page
 from app.projects.rules import TaskKind
-from app.validation import PathId
+from app.validation import BIGINT_MAX, PathId
 
+
+def _only_query(*names: str) -> Any:
+    """A dependency refusing query parameters the route does not take (a typo is a 422 naming
+    it, not a silently ignored filter)."""
+
+    def check(request: Request) -> None:
+        unknown = sorted({k for k in request.query_params if k not in names})
+        if unknown:
+            raise Invalid(
+                f"Unknown query parameters: {', '.join(repr(k) for k in unknown)}; this route "
+                f"takes {', '.join(names) or 'none'}.",
+                field="query",
+            )
+
+    return Depends(check)
+
+
+PAGED = _only_query("limit", "cursor")
 router = APIRouter(prefix="/api/v1", tags=["judges"])
 
 
@@ -33,7 +53,7 @@ def create_judge(body: JudgeCreate, principal: Admin, session: DbSession) -> Jud
     return JudgeOut.model_validate(service.create_judge(session, principal, body))
 
 
-@router.get("/judges", response_model=Page)
+@router.get("/judges", response_model=Page, dependencies=[PAGED])
 def list_judges(
     principal: Researcher, session: DbSession, limit: Limit = None, cursor: Cursor = None
 ) -> Page:
@@ -54,7 +74,11 @@ def update_judge(
     return JudgeOut.model_validate(service.update_judge(session, principal, judge_id, body))
 
 
-@router.get("/judge-templates", response_model=Page)
+@router.get(
+    "/judge-templates",
+    response_model=Page,
+    dependencies=[_only_query("kind", "limit", "cursor")],
+)
 def list_templates(
     principal: Researcher,
     session: DbSession,
@@ -101,7 +125,7 @@ def start_run(
     return JudgeRunQueued(run_id=run.id, job_id=job.id)
 
 
-@router.get("/projects/{project_id}/judge-runs", response_model=Page)
+@router.get("/projects/{project_id}/judge-runs", response_model=Page, dependencies=[PAGED])
 def list_runs(
     project_id: PathId,
     principal: Researcher,
@@ -121,3 +145,42 @@ def get_run(
     """Progress (the job's status and fraction), counts (done, unparsed, inconsistent,
     failed, skipped), tokens and cost so far."""
     return service.run_out(session, service.get_run(session, principal, project_id, run_id))
+
+
+@router.get(
+    "/projects/{project_id}/judge-runs/{run_id}/outputs",
+    response_model=Page,
+    dependencies=[PAGED],
+)
+def list_outputs(
+    project_id: PathId,
+    run_id: PathId,
+    principal: Researcher,
+    session: DbSession,
+    limit: Limit = None,
+    cursor: Cursor = None,
+) -> Page:
+    """What the run stored per item, with provenance: status (parsed, unparsed,
+    inconsistent), the raw answers of each order, probability, swap consistency, model,
+    tokens, latency, cost, and the annotation it became."""
+    page = Keyset.parse(limit, cursor)
+    rows = service.list_outputs(session, principal, project_id, run_id, page)
+    return page.page([JudgeOutputOut.model_validate(r) for r in rows])
+
+
+@router.get(
+    "/judges/{judge_id}/metrics",
+    response_model=dict[str, Any],
+    dependencies=[_only_query("project_id")],
+)
+def judge_metrics(
+    judge_id: PathId,
+    project_id: Annotated[int, Query(ge=1, le=BIGINT_MAX)],
+    principal: Researcher,
+    session: DbSession,
+) -> dict[str, Any]:
+    """The judge against the human majority on the project's items that have both: agreement
+    and Cohen's kappa, position consistency, length bias (judge and humans), calibration
+    (Brier score, reliability bins, ECE), unparsable rate, cost, latency p50/p95. Estimates
+    are `{value, low, high, n}` with a 95% bootstrap interval."""
+    return service.metrics(session, principal, judge_id, project_id).as_dict()

@@ -16,14 +16,14 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy import func, text, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role
 from app.jobs import queues
 from app.jobs.specs import JobSpec, Mode
-from app.judges.models import JudgeOutput, JudgeRun, OutputStatus
+from app.judges.models import JudgeRun, OutputStatus
 
 if TYPE_CHECKING:
     from app.jobs.context import JobContext
@@ -73,38 +73,80 @@ def read_items(session: Session, run: Mapping[str, Any], after: int, limit: int)
     ]
 
 
+_STORE_OUTPUTS = """
+    INSERT INTO judge_outputs (project_id, item_id, judge_id, template_id, run_id, status, model,
+                               raw, probability, consistent, error, tokens_in, tokens_out,
+                               latency_s, cost)
+    SELECT :pid, u.item_id, :jid, :tid, :rid, u.status, u.model, CAST(u.raw AS jsonb),
+           u.probability, u.consistent, u.error, u.tokens_in, u.tokens_out, u.latency_s, u.cost
+    FROM unnest(CAST(:item_ids AS bigint[]), CAST(:statuses AS text[]), CAST(:models AS text[]),
+                CAST(:raws AS text[]), CAST(:probabilities AS float8[]),
+                CAST(:consistent AS boolean[]), CAST(:errors AS text[]),
+                CAST(:tokens_in AS int[]), CAST(:tokens_out AS int[]),
+                CAST(:latencies AS float8[]), CAST(:costs AS float8[]))
+         AS u(item_id, status, model, raw, probability, consistent, error, tokens_in,
+              tokens_out, latency_s, cost)
+    ON CONFLICT (item_id, judge_id, template_id) DO NOTHING
+    RETURNING item_id, id
+"""
+_STORE_VOTES = """
+    WITH v AS (
+        INSERT INTO annotations (project_id, item_id, source, judge_id, payload, schema_version,
+                                 shown_order)
+        SELECT :pid, u.item_id, 'ai', :jid, CAST(u.payload AS jsonb), :version,
+               CAST(u.shown AS bigint[])
+        FROM unnest(CAST(:item_ids AS bigint[]), CAST(:payloads AS text[]),
+                    CAST(:shown AS text[])) AS u(item_id, payload, shown)
+        RETURNING item_id, id
+    )
+    UPDATE judge_outputs o SET annotation_id = v.id FROM v
+    WHERE o.item_id = v.item_id AND o.judge_id = :jid AND o.template_id = :tid
+"""
+
+
+def _storable(value: Any) -> str:
+    """Text PostgreSQL can store (JSON text for anything but a str): see _clean."""
+    cleaned = _clean(value)
+    return cleaned if isinstance(cleaned, str) else orjson.dumps(cleaned).decode()
+
+
 def store(session: Session, run: Mapping[str, Any], results: list[Judged]) -> dict[str, int]:
-    """Insert the outputs (once each) and votes for those that parsed; returns counter deltas."""
-    from app.annotations.models import Annotation, AnnotationSource
+    """Insert the outputs (once each) and votes for those that parsed; returns counter deltas.
+
+    Two statements per chunk, whatever its size: the outputs (ON CONFLICT DO NOTHING, so an
+    output judged already by an earlier attempt or another run is left alone), then the votes
+    of the outputs that went in, linked from their outputs.
+    """
     from app.annotations.payloads import SCHEMA_VERSION
 
     counts = {"done": 0, "unparsed": 0, "inconsistent": 0, "tokens_in": 0, "tokens_out": 0}
+    if not results:
+        return counts
+    key = {"pid": run["project_id"], "jid": run["judge_id"], "tid": run["template_id"]}
+    inserted = session.execute(
+        text(_STORE_OUTPUTS),
+        {
+            **key,
+            "rid": run["id"],
+            "item_ids": [r.item_id for r in results],
+            "statuses": [r.parsed.status for r in results],
+            "models": [_storable(r.model) for r in results],
+            "raws": [_storable(r.raw) for r in results],
+            "probabilities": [r.parsed.probability for r in results],
+            "consistent": [r.parsed.consistent for r in results],
+            "errors": [
+                None if r.parsed.error is None else _storable(r.parsed.error) for r in results
+            ],
+            "tokens_in": [r.tokens_in for r in results],
+            "tokens_out": [r.tokens_out for r in results],
+            "latencies": [r.latency_s for r in results],
+            "costs": [r.cost for r in results],
+        },
+    ).all()
+    went_in = {item_id for item_id, _ in inserted}
+    fresh = [r for r in results if r.item_id in went_in]
     cost = 0.0
-    for r in results:
-        output_id = session.execute(
-            insert(JudgeOutput)
-            .values(
-                project_id=run["project_id"],
-                item_id=r.item_id,
-                judge_id=run["judge_id"],
-                template_id=run["template_id"],
-                run_id=run["id"],
-                status=r.parsed.status,
-                model=r.model,
-                raw=r.raw,
-                probability=r.parsed.probability,
-                consistent=r.parsed.consistent,
-                error=r.parsed.error,
-                tokens_in=r.tokens_in,
-                tokens_out=r.tokens_out,
-                latency_s=r.latency_s,
-                cost=r.cost,
-            )
-            .on_conflict_do_nothing(index_elements=["item_id", "judge_id", "template_id"])
-            .returning(JudgeOutput.id)
-        ).scalar_one_or_none()
-        if output_id is None:
-            continue  # judged already (by an earlier attempt or another run)
+    for r in fresh:
         counts["done"] += 1
         counts["tokens_in"] += r.tokens_in
         counts["tokens_out"] += r.tokens_out
@@ -113,21 +155,18 @@ def store(session: Session, run: Mapping[str, Any], results: list[Judged]) -> di
             counts["unparsed"] += 1
         elif r.parsed.status == OutputStatus.inconsistent:
             counts["inconsistent"] += 1
-        elif r.parsed.payload is not None:
-            vote = Annotation(
-                project_id=run["project_id"],
-                item_id=r.item_id,
-                source=AnnotationSource.ai,
-                judge_id=run["judge_id"],
-                payload=r.parsed.payload,
-                schema_version=SCHEMA_VERSION,
-                shown_order=r.shown_order,
-            )
-            session.add(vote)
-            session.flush()
-            session.execute(
-                update(JudgeOutput).where(JudgeOutput.id == output_id).values(annotation_id=vote.id)
-            )
+    votes = [r for r in fresh if r.parsed.status == OutputStatus.parsed and r.parsed.payload]
+    if votes:
+        session.execute(
+            text(_STORE_VOTES),
+            {
+                **key,
+                "version": SCHEMA_VERSION,
+                "item_ids": [r.item_id for r in votes],
+                "payloads": [orjson.dumps(r.parsed.payload).decode() for r in votes],
+                "shown": ["{" + ",".join(map(str, r.shown_order)) + "}" for r in votes],
+            },
+        )
     session.execute(
         update(JudgeRun)
         .where(JudgeRun.id == run["id"])
@@ -141,6 +180,26 @@ def store(session: Session, run: Mapping[str, Any], results: list[Judged]) -> di
         )
     )
     return counts
+
+
+def _clean(value: Any) -> Any:
+    """Strings a model wrote, made storable: NUL and lone surrogates become U+FFFD."""
+    if isinstance(value, str):
+        value = value.replace(chr(0), chr(0xFFFD))
+        return value.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(value) else value
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def _has_surrogate(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def run_judge(ctx: JobContext) -> dict[str, Any]:
@@ -244,6 +303,69 @@ def _queue(params: Mapping[str, Any]) -> str:
         return queues.gpu_else(queues.DEFAULT)(params)
     return queues.DEFAULT
 
+
+def try_item(ctx: JobContext) -> dict[str, Any]:
+    """ "Try on one item": the rendered prompts, the raw answers and how they parse. Stores
+    nothing but the job's result (no output, no vote)."""
+    from app.inference import registry
+    from app.inference.base import BackendError
+    from app.jobs.context import JobFailed
+    from app.judges import judging
+    from app.judges.config import judge_config
+    from app.judges.models import Judge, JudgeTemplate
+    from app.projects.models import Project
+
+    p = ctx.params
+    with ctx.transaction() as session:
+        judge = session.get_one(Judge, p["judge_id"])
+        tpl = session.get_one(JudgeTemplate, p["template_id"])
+        project = session.get_one(Project, p["project_id"])
+        rules, guidelines = project.rules(), project.guidelines
+        template = judging.TemplateView(tpl.id, tpl.version, tpl.system, tpl.user, tpl.inconsistent)
+        config = judge_config(judge.backend, judge.params)
+        costs = judging.Costs.of(judge.costs)
+        backend_name, model = judge.backend, judge.model
+        run = {"project_id": project.id, "judge_id": -1, "template_id": -1, "items": [p["item_id"]]}
+        items = read_items(session, run, 0, 1)
+    if not items:
+        raise JobFailed(f"Item {p['item_id']} is not in project {p['project_id']}.")
+    try:
+        backend = registry.create(backend_name, model, config.backend)
+        try:
+            (judged,) = judging.judge_chunk(
+                backend,
+                items,
+                rules,
+                guidelines,
+                template,
+                config.sampling_for(rules.kind.value),
+                costs,
+            )
+        finally:
+            backend.close()
+    except BackendError as exc:
+        raise JobFailed(f"The {backend_name} backend failed: {exc.message}") from None
+    return {
+        "status": judged.parsed.status,
+        "error": judged.parsed.error,
+        "probability": judged.parsed.probability,
+        "consistent": judged.parsed.consistent,
+        "payload": judged.parsed.payload,
+        "raw": judged.raw,
+        "model": judged.model,
+        "cost": judged.cost,
+    }
+
+
+TRY = JobSpec(
+    kind="judges.try",
+    mode=Mode.external,
+    handler=try_item,
+    queue=_queue,
+    max_attempts=1,
+    time_limit=timedelta(minutes=15),
+    visible_to=Role.admin,
+)
 
 RUN = JobSpec(
     kind="judges.run",

@@ -127,3 +127,26 @@ class TryItem(_In):
     project_id: Id
     item_id: Id
     template_version: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+
+
+class JudgeOutputOut(BaseModel):
+    """One judged item with its provenance."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    item_id: int
+    judge_id: int
+    template_id: int
+    run_id: int | None
+    annotation_id: int | None
+    status: str
+    model: str
+    raw: list[dict[str, Any]]
+    probability: float | None
+    consistent: bool | None
+    error: str | None
+    tokens_in: int
+    tokens_out: int
+    latency_s: float
+    cost: float
+    created_at: datetime

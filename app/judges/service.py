@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session
 
 from app.audit.service import record
@@ -29,7 +29,8 @@ from app.jobs import service as jobs
 from app.jobs.models import Job
 from app.judges import templates
 from app.judges.config import judge_config
-from app.judges.jobs import RUN
+from app.judges.jobs import RUN, TRY
+from app.judges.metrics import JudgeMetrics, judge_metrics
 from app.judges.models import Judge, JudgeOutput, JudgeRun, JudgeTemplate
 from app.judges.schemas import (
     JudgeCreate,
@@ -40,7 +41,6 @@ from app.judges.schemas import (
     TemplatePatch,
 )
 from app.pagination import Keyset
-from app.projects.models import Project
 from app.projects.rules import TaskKind
 from app.projects.service import get_project
 
@@ -346,6 +346,22 @@ def list_runs(
     return list(session.scalars(stmt))
 
 
+def list_outputs(
+    session: Session, principal: Principal, project_id: int, run_id: int, page: Keyset
+) -> list[JudgeOutput]:
+    """A run's outputs with their provenance, in id order."""
+    run = get_run(session, principal, project_id, run_id)
+    stmt = (
+        select(JudgeOutput)
+        .where(JudgeOutput.run_id == run.id)
+        .order_by(JudgeOutput.id)
+        .limit(page.limit + 1)
+    )
+    if page.after_id is not None:
+        stmt = stmt.where(JudgeOutput.id > page.after_id)
+    return list(session.scalars(stmt))
+
+
 # -- outputs ------------------------------------------------------------------------------------
 
 
@@ -371,7 +387,7 @@ def item_judgements(
         select(JudgeOutput)
         .where(JudgeOutput.project_id == project_id, JudgeOutput.judge_id == judge_id)
         .order_by(JudgeOutput.item_id, JudgeOutput.template_id.desc())
-        .distinct(JudgeOutput.item_id)
+        .ext(distinct_on(JudgeOutput.item_id))
     )
     if item_ids is not None:
         stmt = stmt.where(JudgeOutput.item_id.in_(list(item_ids)))
@@ -390,5 +406,66 @@ def item_judgements(
     ]
 
 
-def project_kind(session: Session, project_id: int) -> str:
-    return session.get_one(Project, project_id).kind
+def metrics(session: Session, principal: Principal, judge_id: int, project_id: int) -> JudgeMetrics:
+    """The judge measured on the project (researcher members of the project and admins)."""
+    require_role(principal, Role.researcher)
+    project = get_project(session, principal, project_id)
+    judge = get_judge(session, principal, judge_id)
+    return judge_metrics(session, project.id, judge.id, project.kind)
+
+
+def _rendered(
+    session: Session, project: Any, item_id: int, template: JudgeTemplate
+) -> list[list[dict[str, str]]]:
+    from app.judges import judging
+    from app.judges.jobs import read_items
+
+    run = {"project_id": project.id, "judge_id": -1, "template_id": -1, "items": [item_id]}
+    items = read_items(session, run, 0, 1)
+    if not items:
+        raise Invalid(f"Item {item_id} is not in project {project.id}.", field="item_id")
+    view = judging.TemplateView(
+        template.id, template.version, template.system, template.user, template.inconsistent
+    )
+    requests = judging.render_item(items[0], project.rules(), project.guidelines, view)
+    return [[{"role": m.role, "content": m.content} for m in r.messages] for r in requests]
+
+
+def rendered_prompts(
+    session: Session, principal: Principal, project_id: int, item_id: int, template_id: int
+) -> list[list[dict[str, str]]]:
+    """The messages a judge is sent about one item under one template version."""
+    require_role(principal, Role.researcher)
+    project = get_project(session, principal, project_id)
+    return _rendered(session, project, item_id, session.get_one(JudgeTemplate, template_id))
+
+
+def try_on_item(
+    session: Session,
+    principal: Principal,
+    judge_id: int,
+    project_id: int,
+    item_id: int,
+    template_version: int | None = None,
+) -> tuple[Job, list[list[dict[str, str]]]]:
+    """Enqueue "try on one item" (admins): the job's result holds the raw answers and how they
+    parse, and nothing is stored. Returns the job and the prompts it sends."""
+    require_role(principal, Role.admin)
+    project = get_project(session, principal, project_id)
+    judge = get_judge(session, principal, judge_id)
+    template = resolve_template(session, project.kind, template_version)
+    prompts = _rendered(session, project, item_id, template)
+    job = jobs.enqueue(
+        session,
+        TRY,
+        {
+            "judge_id": judge.id,
+            "project_id": project.id,
+            "item_id": item_id,
+            "template_id": template.id,
+            "backend": judge.backend,
+        },
+        project_id=project.id,
+        created_by=principal.id,
+    )
+    return job, prompts

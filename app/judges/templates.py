@@ -10,6 +10,7 @@ are available to all and required in the user message, so that a judge reads wha
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -111,7 +112,22 @@ def check(kind: str, system: str, user: str, inconsistent: str = "low_confidence
 
 def render(text: str, values: Mapping[str, str]) -> str:
     """Replace each known `{name}` with its value; everything else stays as written."""
-    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+    return "".join(
+        piece if name is None else values.get(name, piece) for piece, name in _pieces(text)
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _pieces(text: str) -> tuple[tuple[str, str | None], ...]:
+    """The template split once into literal text and placeholders (`{name}`, name)."""
+    out: list[tuple[str, str | None]] = []
+    at = 0
+    for m in PLACEHOLDER.finditer(text):
+        out.append((text[at : m.start()], None))
+        out.append((m.group(0), m.group(1)))
+        at = m.end()
+    out.append((text[at:], None))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)

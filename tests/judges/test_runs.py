@@ -198,4 +198,50 @@ def test_ai_votes_are_exported_with_the_judge(admin: Actor, researcher: Actor) -
     assert r.status_code == 200, r.text
     rows = [json.loads(line) for line in r.text.splitlines()]
     assert len(rows) == 2
-    assert {(row["source"], row["judge_id"]) for row in rows} == {("ai", judge["id"])}
+    assert {(row["source"], row["judge_id"], row["judge"]) for row in rows} == {
+        ("ai", judge["id"], "judge:sim-export")
+    }
+    r = researcher.client.get(
+        f"/api/v1/projects/{pid}/export", params={"schema": "preference", "source": "ai"}
+    )
+    rows = [json.loads(line) for line in r.text.splitlines()]
+    assert len(rows) == 2 and {v["judge"] for row in rows for v in row["votes"]} == {
+        "judge:sim-export"
+    }
+
+
+def test_a_runs_outputs_carry_provenance(admin: Actor, researcher: Actor) -> None:
+    pid = make_project(researcher, "pairwise", 3)
+    judge = simulated(admin)
+    run = run_inline(researcher, pid, judge["id"])
+    url = f"/api/v1/projects/{pid}/judge-runs/{run['id']}/outputs"
+    first = researcher.client.get(url, params={"limit": 2}).json()
+    rest = researcher.client.get(url, params={"cursor": first["next_cursor"]}).json()
+    outs = first["items"] + rest["items"]
+    assert len(outs) == 3 and rest["next_cursor"] is None
+    votes = {v[0] for v in ai_votes(pid)}
+    for o in outs:
+        assert o["status"] == "parsed" and o["item_id"] in votes and o["annotation_id"]
+        assert o["model"] == "simulated:0" and o["template_id"] == run["template_id"]
+        assert len(o["raw"]) == 2 and o["probability"] is not None and o["consistent"] is True
+        assert o["cost"] > 0 and o["tokens_in"] > 0
+
+
+def test_item_judgements_give_routing_the_latest_output_per_item(
+    admin: Actor, researcher: Actor
+) -> None:
+    from app.db import session_scope
+    from app.judges.service import item_judgements
+
+    pid = make_project(researcher, "pairwise", 4)
+    judge = simulated(admin, accuracy=0.0, position_bias=1.0)  # every swap disagrees
+    run_inline(researcher, pid, judge["id"])
+    with session_scope() as s:
+        got = item_judgements(s, pid, judge["id"])
+        some = item_judgements(s, pid, judge["id"], item_ids=[got[0].item_id])
+    assert [g.item_id for g in got] == sorted(response_ids(pid))
+    assert {(g.status, g.consistent, g.annotation_id) for g in got} == {
+        ("inconsistent", False, None)
+    }
+    assert all(g.probability is not None and 0 < g.probability < 1 for g in got)
+    assert [g.item_id for g in some] == [got[0].item_id]
