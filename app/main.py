@@ -18,6 +18,7 @@ from app.bodylimit import BodySizeLimit
 from app.config import get_settings
 from app.exports.api import router as exports_router
 from app.exports.pages import router as exports_pages
+from app.generation.api import router as generation_router
 from app.health.api import router as health_router
 from app.health.metrics import MetricsMiddleware
 from app.http_errors import UnexpectedErrors, install_error_handlers
@@ -32,7 +33,11 @@ from app.projects.api import router as projects_router
 from app.projects.pages import router as projects_pages
 from app.quality.api import router as quality_router
 from app.quality.pages import router as quality_pages
+from app.registry.api import router as models_router
+from app.registry.pages import router as models_pages
 from app.strictbody import StrictBodies
+from app.training.runs.api import router as training_runs_router
+from app.training.runs.pages import router as training_pages
 from app.web.setup import install_web
 
 JSON_BODY_LIMIT = 4 * 1024 * 1024
@@ -59,6 +64,9 @@ def create_app() -> FastAPI:
         assignments_router,
         jobs_router,
         exports_router,
+        training_runs_router,
+        generation_router,
+        models_router,
         judges_router,
         quality_router,
         judges_pages,
@@ -68,6 +76,8 @@ def create_app() -> FastAPI:
         quality_pages,
         annotate_pages,
         annotate_data_router,
+        training_pages,
+        models_pages,
         exports_pages,
         items_pages,
         jobs_pages,

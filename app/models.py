@@ -17,6 +17,8 @@ from app.quality.models import (
     QualitySettings,
     ReviewCandidate,
 )
+from app.registry.models import ModelVersion
+from app.training.runs.models import TrainingRun
 
 __all__ = [
     "Adjudication",
@@ -34,11 +36,13 @@ __all__ = [
     "JudgeOutput",
     "JudgeRun",
     "JudgeTemplate",
+    "ModelVersion",
     "Project",
     "ProjectMember",
     "ProjectStats",
     "QualitySettings",
     "Response",
     "ReviewCandidate",
+    "TrainingRun",
     "User",
 ]

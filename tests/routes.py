@@ -16,7 +16,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from tests.conftest import PASSWORD
-from tests.world import CALLERS, World
+from tests.world import CALLERS, World, model_folder
 
 Body = Callable[[World], Any]
 NO_CSRF = "session_without_csrf"
@@ -152,6 +152,26 @@ API: dict[str, Rule] = {
     "DELETE /api/v1/projects/{project_id}/items/{item_id}/adjudication": Rule(
         (401, 401, 403, 403, 404, 204, 204)
     ),
+    # The world's model is a base model (every researcher sees it) registered by the admin,
+    # who alone may delete it (nothing depends on it; the world's run trains another one).
+    "GET /api/v1/models": Rule(RESEARCHERS),
+    "POST /api/v1/models": Rule(
+        (401, 401, 403, 403, 403, 403, 201), lambda w: {"name": "m", "path": model_folder()}
+    ),
+    "GET /api/v1/models/{model_id}": Rule(RESEARCHERS),
+    "DELETE /api/v1/models/{model_id}": Rule((401, 401, 403, 403, 403, 403, 204)),
+    "POST /api/v1/training-runs": Rule(
+        (401, 401, 403, 403, 404, 202, 202),
+        lambda w: {"kind": "reward_model", "project_id": w.project, "base_model_id": w.model},
+    ),
+    "GET /api/v1/training-runs": Rule(RESEARCHERS),
+    "POST /api/v1/projects/{project_id}/generate": Rule(
+        (401, 401, 403, 403, 404, 202, 202),
+        lambda w: {"model_id": w.model, "prompts": ["Say hello."], "n": 1},
+    ),
+    "GET /api/v1/training-runs/{training_run_id}": Rule(RESEARCHER_MEMBERS),
+    # The world's run is queued: its creator (researcher_member) or an admin cancels it.
+    "POST /api/v1/training-runs/{training_run_id}/cancel": Rule(RESEARCHER_MEMBERS),
     # Refused while its job runs: the world's export is still queued.
     "DELETE /api/v1/projects/{project_id}/exports/{export_id}": Rule(
         (401, 401, 403, 403, 404, 409, 409)
@@ -203,6 +223,7 @@ class Page:
 LOGGED_IN = (303, 303, 200, 200, 200, 200, 200)
 PAGE_MEMBERS = (303, 303, 404, 200, 404, 200, 200)
 FORM_RESEARCHER_MEMBERS = (303, 303, 403, 403, 404, 303, 303)
+PAGE_RESEARCHERS = (303, 303, 403, 403, 200, 200, 200)
 PAGE_RESEARCHER_MEMBERS = (303, 303, 403, 403, 404, 200, 200)
 
 ADMIN_PAGE = (303, 303, 403, 403, 403, 403, 200)
@@ -291,6 +312,22 @@ PAGES: dict[str, Page] = {
     ),
     # The workspace's JSON call: cookie and X-CSRF-Token header, answers like the API.
     "POST /projects/{project_id}/annotate/next": Page((401, 401, 404, 200, 404, 200, 200)),
+    "GET /training": Page(PAGE_RESEARCHERS),
+    "GET /training/new": Page(PAGE_RESEARCHERS),
+    "POST /training/new": Page(
+        FORM_RESEARCHER_MEMBERS,
+        form=lambda w: {
+            "kind": "reward_model",
+            "project_id": str(w.project),
+            "base_model_id": str(w.model),
+            "config": "{}",
+        },
+    ),
+    "GET /training/compare": Page(PAGE_RESEARCHERS),
+    "GET /training/{training_run_id}": Page((303, 303, 403, 403, 404, 200, 200)),
+    "POST /training/{training_run_id}/cancel": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
+    "GET /models": Page(PAGE_RESEARCHERS),
+    "GET /models/{model_id}": Page(PAGE_RESEARCHERS),
 }
 # FastAPI's own documentation routes and the static files are public and hold no data.
 NOT_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}

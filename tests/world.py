@@ -47,6 +47,8 @@ class World:
     judge: int = 0  # a simulated judge, and a queued run of it on `project`
     judge_run: int = 0
     template: int = 0  # the pairwise template that run uses
+    model: int = 0  # a registered base model (admin's) that nothing uses
+    training_run: int = 0  # a queued training run of `project` (researcher_member's)
 
     def ids(self) -> dict[str, int]:
         """Path parameters by name; {user_id} is the annotator member (removable)."""
@@ -60,6 +62,8 @@ class World:
             "judge_id": self.judge,
             "run_id": self.judge_run,
             "template_id": self.template,
+            "model_id": self.model,
+            "training_run_id": self.training_run,
         }
 
 
@@ -114,6 +118,7 @@ def build_world(password_hash: str) -> World:
         export, job = request_snapshot(
             s, principals["researcher_member"], project.id, ExportOptions()
         )
+        model, training_run = _training(s, principals, project.id)
         judge = judges.create_judge(
             s,
             principals["admin"],
@@ -143,7 +148,39 @@ def build_world(password_hash: str) -> World:
             judge=judge.id,
             judge_run=run.id,
             template=run.template_id,
+            model=model,
+            training_run=training_run,
         )
+
+
+def model_folder() -> str:
+    """A folder that registers as a model (config.json and a .safetensors file)."""
+    from app.config import get_settings
+
+    folder = get_settings().data_dir / "world-models" / uuid.uuid4().hex[:8]
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"\0" * 16)
+    return str(folder)
+
+
+def _training(s: Any, principals: dict[str, Any], project_id: int) -> tuple[int, int]:
+    """Two base models registered by the admin, and a queued reward-model run on `project`
+    that trains the second (so the first can be deleted)."""
+    from app.registry.schemas import BaseModelCreate
+    from app.registry.service import register_base
+    from app.training.runs.schemas import RunCreate
+    from app.training.runs.service import create_run
+
+    model = register_base(
+        s, principals["admin"], BaseModelCreate(name="world model", path=model_folder())
+    )
+    base = register_base(
+        s, principals["admin"], BaseModelCreate(name="world base", path=model_folder())
+    )
+    body = RunCreate(kind="reward_model", project_id=project_id, base_model_id=base.id)
+    run, _ = create_run(s, principals["researcher_member"], body)
+    return model.id, run.id
 
 
 def row_counts() -> dict[str, int]:

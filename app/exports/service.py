@@ -23,7 +23,7 @@ from app.auth.models import Role
 from app.auth.service import Principal, require_role
 from app.config import get_settings
 from app.db import get_engine
-from app.errors import Invalid, JobsRunning, NotFound
+from app.errors import Conflict, Invalid, JobsRunning, NotFound
 from app.exports.build import ExportRun, Outcome, check_options
 from app.exports.errors import ExportNotReady
 from app.exports.jobs import FILES, SNAPSHOT
@@ -37,6 +37,7 @@ from app.pagination import Keyset
 from app.projects.models import Project
 from app.projects.service import get_project
 from app.storage import FileDigest
+from app.training.runs.models import TrainingRun
 
 MANIFEST = "manifest.json"
 CARD = "README.md"
@@ -278,6 +279,16 @@ def delete_export(session: Session, principal: Principal, project_id: int, expor
         raise JobsRunning(
             f"Export {export_id} is still being written by job {job.id} ({job.status});"
             " cancel the job or wait for it to end, then delete the export."
+        )
+    runs = session.scalars(
+        select(TrainingRun.id).where(TrainingRun.export_id == export.id).order_by(TrainingRun.id)
+    ).all()
+    if runs:
+        # A trained model's lineage names this snapshot: it must stay reproducible.
+        raise Conflict(
+            f"Export {export_id} is the snapshot of training run(s)"
+            f" {', '.join(str(r) for r in runs[:5])}; their lineage needs it.",
+            runs=list(runs),
         )
     session.delete(export)
     storage.remove_after_commit(session, FILES, export.id)

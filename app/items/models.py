@@ -55,7 +55,14 @@ class Item(CreatedAt, Base):
 
 class Response(Base):
     __tablename__ = "responses"
-    __table_args__ = (UniqueConstraint("item_id", "position"),)
+    __table_args__ = (
+        UniqueConstraint("item_id", "position"),
+        Index(
+            "ix_responses_model_version_id",
+            "model_version_id",
+            postgresql_where=text("model_version_id IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
@@ -65,3 +72,8 @@ class Response(Base):
     # The model or checkpoint that produced this response, for lineage.
     model: Mapped[str | None] = mapped_column(Text)
     lineage: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    # The registry version that generated it (POST .../generate): a label on this response
+    # traces to that checkpoint, and the version cannot be deleted while responses name it.
+    model_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="RESTRICT")
+    )

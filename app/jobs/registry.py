@@ -21,6 +21,8 @@ DOMAIN_JOB_MODULES = (
     "app.exports.jobs",
     "app.judges.jobs",
     "app.quality.jobs",
+    "app.training.runs.jobs",
+    "app.generation.jobs",
 )
 
 _specs: dict[str, JobSpec] = {}

@@ -12,7 +12,7 @@ from app import storage
 from app.audit.service import record
 from app.auth.models import Role, User
 from app.auth.service import Principal, require_role
-from app.errors import Invalid, JobsRunning, NotFound
+from app.errors import Conflict, Invalid, JobsRunning, NotFound
 from app.exports.jobs import FILES as EXPORT_FILES
 from app.exports.models import Export
 from app.items.models import Item
@@ -21,6 +21,7 @@ from app.pagination import Keyset
 from app.projects.models import Project, ProjectMember
 from app.projects.rules import TaskKind
 from app.projects.schemas import MemberOut, ProjectCreate, ProjectPatch, ProjectSettings
+from app.registry.models import ModelVersion
 from app.validation import storable_text
 
 
@@ -188,6 +189,18 @@ def delete_project(session: Session, principal: Principal, project_id: int) -> N
         raise JobsRunning(
             f"Project {project.id} has {len(running)} unfinished job(s) ({ids}); wait for them"
             " to end or cancel them, then delete the project."
+        )
+    trained = session.scalars(
+        select(ModelVersion.id)
+        .where(ModelVersion.project_id == project.id)
+        .order_by(ModelVersion.id)
+    ).all()
+    if trained:
+        # Their lineage names this project's labels: delete those versions first, on purpose.
+        raise Conflict(
+            f"Project {project.id} trained model version(s)"
+            f" {', '.join(str(v) for v in trained[:5])}; delete them before the project.",
+            models=list(trained),
         )
     for export_id in session.scalars(select(Export.id).where(Export.project_id == project.id)):
         storage.remove_after_commit(session, EXPORT_FILES, export_id)

@@ -74,7 +74,7 @@ class RunSession:
     out_dir: Path
     reporter: Reporter
     is_main: bool
-    speed: dict[str, float] = field(default_factory=dict)
+    speed: dict[str, float | None] = field(default_factory=dict)
 
     @classmethod
     def start(cls, ctx: JobContext, out_dir: Path, *, report_every_s: float = 2.0) -> RunSession:
@@ -112,6 +112,8 @@ class RunSession:
             "train_steps_per_s": (trainer.state.global_step - (resume_step(resume) or 0)) / runtime
             if runtime
             else 0.0,
+            # The checkpoint's step this attempt continued from (None: it started afresh).
+            "resumed_from_step": resume_step(resume),
         }
 
     def final_model(self, trainer: Any) -> Any:

@@ -1,7 +1,7 @@
 """Quality: cached stats snapshots, quality settings, annotator pauses, adjudications.
 
 Revision ID: 0007
-Revises: 0010
+Revises: 0008
 Create Date: 2026-12-02 00:00:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0007"
-down_revision: str | None = "0010"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

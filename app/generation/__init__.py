@@ -1,0 +1,1 @@
+"""Generation: a registered model samples responses and they become a project's items."""

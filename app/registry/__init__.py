@@ -1,0 +1,1 @@
+"""The model registry: versions of base models, reward models and policies, with lineage."""
