@@ -195,7 +195,9 @@ def export_dataset(
     format: str = typer.Option("jsonl", "--format", help="jsonl or parquet."),
     style: str | None = typer.Option(None, help="standard or conversational."),
     pairs: str | None = typer.Option(None, help="Ranking pairs: all, adjacent, best_vs_rest."),
-    aggregate: str | None = typer.Option(None, help="consensus, or none (a row per vote)."),
+    aggregate: str | None = typer.Option(
+        None, help="consensus, dawid_skene (pairwise preference), or none (a row per vote)."
+    ),
     aspect: str | None = typer.Option(None, help="Pairwise: export this aspect's votes."),
     source: str | None = typer.Option(None, help="human, ai or all."),
     min_agreement: float | None = typer.Option(None),

@@ -32,6 +32,8 @@ from app.judges.pages import router as judges_pages
 from app.openapi import install_openapi
 from app.projects.api import router as projects_router
 from app.projects.pages import router as projects_pages
+from app.quality.api import router as quality_router
+from app.quality.pages import router as quality_pages
 from app.registry.api import router as models_router
 from app.registry.pages import router as models_pages
 from app.strictbody import StrictBodies
@@ -72,11 +74,13 @@ def create_app() -> FastAPI:
         generation_router,
         models_router,
         judges_router,
+        quality_router,
         judges_pages,
         health_router,
         auth_pages,
         user_pages,
         projects_pages,
+        quality_pages,
         annotate_pages,
         annotate_data_router,
         training_pages,

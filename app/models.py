@@ -10,11 +10,20 @@ from app.items.models import Item, Response
 from app.jobs.models import Job, JobBlob
 from app.judges.models import Judge, JudgeOutput, JudgeRun, JudgeTemplate
 from app.projects.models import Project, ProjectMember
+from app.quality.models import (
+    Adjudication,
+    AnnotatorPause,
+    ProjectStats,
+    QualitySettings,
+    ReviewCandidate,
+)
 from app.registry.models import ModelVersion
 from app.training.runs.models import TrainingRun
 
 __all__ = [
+    "Adjudication",
     "Annotation",
+    "AnnotatorPause",
     "ApiToken",
     "Assignment",
     "AuditEntry",
@@ -31,7 +40,10 @@ __all__ = [
     "ModelVersion",
     "Project",
     "ProjectMember",
+    "ProjectStats",
+    "QualitySettings",
     "Response",
+    "ReviewCandidate",
     "TrainingRun",
     "User",
 ]

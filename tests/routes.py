@@ -152,6 +152,29 @@ API: dict[str, Rule] = {
     "GET /api/v1/projects/{project_id}/exports/{export_id}/card": Rule(
         (401, 401, 403, 403, 404, 409, 409)
     ),
+    "GET /api/v1/projects/{project_id}/stats": Rule(RESEARCHER_MEMBERS),
+    "POST /api/v1/projects/{project_id}/stats/refresh": Rule((401, 401, 403, 403, 404, 202, 202)),
+    # The world's responses carry no `model`: allowed callers learn there is no leaderboard.
+    "GET /api/v1/projects/{project_id}/leaderboard": Rule((401, 401, 403, 403, 404, 422, 422)),
+    "GET /api/v1/projects/{project_id}/annotators/{user_id}/quality": Rule(RESEARCHER_MEMBERS),
+    "GET /api/v1/projects/{project_id}/pauses": Rule(RESEARCHER_MEMBERS),
+    "PUT /api/v1/projects/{project_id}/annotators/{user_id}/pause": Rule(
+        (401, 401, 403, 403, 404, 200, 200), lambda w: {"reason": "checking"}
+    ),
+    "DELETE /api/v1/projects/{project_id}/annotators/{user_id}/pause": Rule(
+        (401, 401, 403, 403, 404, 204, 204)
+    ),
+    "GET /api/v1/projects/{project_id}/quality-settings": Rule(RESEARCHER_MEMBERS),
+    "PATCH /api/v1/projects/{project_id}/quality-settings": Rule(
+        (401, 401, 403, 403, 404, 200, 200), lambda w: {"review_below": 0.5}
+    ),
+    "GET /api/v1/projects/{project_id}/review": Rule(RESEARCHER_MEMBERS),
+    "PUT /api/v1/projects/{project_id}/items/{item_id}/adjudication": Rule(
+        (401, 401, 403, 403, 404, 200, 200), lambda w: {"tie": True, "note": "n"}
+    ),
+    "DELETE /api/v1/projects/{project_id}/items/{item_id}/adjudication": Rule(
+        (401, 401, 403, 403, 404, 204, 204)
+    ),
     # The world's model is a base model (every researcher sees it) registered by the admin,
     # who alone may delete it (nothing depends on it; the world's run trains another one).
     "GET /api/v1/models": Rule(RESEARCHERS),
@@ -293,6 +316,15 @@ PAGES: dict[str, Page] = {
         (303,) * 7,
         form=lambda w: {"password": PASSWORD, "confirm_password": PASSWORD},
         public=True,
+    ),
+    "GET /projects/{project_id}/quality": Page((303, 303, 403, 403, 404, 200, 200)),
+    "POST /projects/{project_id}/quality/refresh": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
+    "POST /projects/{project_id}/annotators/{user_id}/lift": Page(
+        FORM_RESEARCHER_MEMBERS, form=lambda w: {}
+    ),
+    "GET /projects/{project_id}/review": Page((303, 303, 403, 403, 404, 200, 200)),
+    "POST /projects/{project_id}/review/{item_id}": Page(
+        FORM_RESEARCHER_MEMBERS, form=lambda w: {"tie": "1"}
     ),
     "GET /projects/{project_id}/annotate": Page(PAGE_MEMBERS),
     # Judges: admin pages; a judge's metrics page for researcher members (the row has no

@@ -28,6 +28,8 @@ from app.auth.service import Principal
 from app.errors import Conflict, NotFound
 from app.projects.errors import NotAMember
 from app.projects.rules import TaskRules
+from app.quality.errors import AnnotatorPaused
+from app.quality.service import request_refresh
 
 # The lease the caller already holds, and whether any lease of the project has run out (then
 # the claim reclaims first): one round trip on the common path.
@@ -40,7 +42,9 @@ _RESUME = text(
         EXISTS (
             SELECT 1 FROM assignments
             WHERE project_id = :pid AND status = 'leased' AND expires_at <= now()
-        ) AS any_expired
+        ) AS any_expired,
+        (SELECT reason FROM annotator_pauses
+         WHERE project_id = :pid AND user_id = :uid AND lifted_at IS NULL) AS paused
     """
 )
 
@@ -161,7 +165,13 @@ def next_task(session: Session, principal: Principal, project_id: int) -> dict[s
         raise Conflict(f"Project {project_id} is archived: unarchive it to hand out tasks.")
     project = TaskRules.from_row(found)
     params = {"pid": project.project_id, "uid": principal.id}
-    held, any_expired = session.execute(_RESUME, params).one()
+    held, any_expired, paused = session.execute(_RESUME, params).one()
+    if paused is not None:
+        # Gold checks (or a researcher) paused the caller here: no task, and the reason why.
+        raise AnnotatorPaused(
+            f"Your work in this project is paused: {paused} A researcher of the project can"
+            " lift the pause."
+        )
     if held is not None:
         return _task(project, session.execute(_TASK, {"aid": held}).mappings().one())
     if any_expired:
@@ -303,6 +313,10 @@ def submit(
             "gs": gold_score,
         },
     ).scalar_one()
+    if gold_score is not None:
+        # A gold answer may change the annotator's gold verdict: refresh the stats (debounced),
+        # which applies the project's automatic pause.
+        request_refresh(session, project.project_id, None)
     return Submitted(annotation_id, created=True, over_quota=over_quota)
 
 

@@ -15,6 +15,7 @@ from app.db import retrying
 from app.projects import progress
 from app.projects.rules import TaskKind
 from app.projects.service import get_project
+from app.quality.service import active_pause
 from app.validation import PathId
 from app.web.deps import PageRoute, PageUser
 from app.web.markdown import render_markdown
@@ -55,6 +56,8 @@ def annotate_page(
             "boot": boot,
             "guidelines_html": render_markdown(project.guidelines),
             "progress": counts,
+            # Paused by gold checks or a researcher: the page says why (no task is served).
+            "pause": active_pause(session, project.id, principal.id),
         },
         principal=principal,
     )

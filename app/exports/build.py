@@ -9,9 +9,17 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from app.errors import Invalid
-from app.exports.query import Snapshot, count_items, iter_items, open_snapshot, read_ahead
+from app.exports import trust
+from app.exports.query import (
+    Snapshot,
+    count_items,
+    iter_items,
+    open_snapshot,
+    read_ahead,
+    vote_filter,
+)
 from app.exports.rows import Context, builder
-from app.exports.schemas import SCHEMA_KINDS, ExportOptions
+from app.exports.schemas import SCHEMA_KINDS, Aggregate, ExportOptions, Schema
 from app.exports.stats import Stats
 from app.exports.writers import BinarySink, make_writer
 from app.projects.rules import TaskKind, TaskRules
@@ -26,6 +34,10 @@ def check_options(options: ExportOptions, kind: TaskKind, aspects: Sequence[str]
             f"schema={options.row_schema.value} is built from {' or '.join(kinds)} projects;"
             f" this project is {kind} (its schemas: {fits})."
         )
+    if options.aggregate is Aggregate.dawid_skene and (
+        kind is not TaskKind.pairwise or options.row_schema is not Schema.preference
+    ):
+        raise Invalid("aggregate=dawid_skene applies to schema=preference of pairwise projects.")
     if options.aspect is not None:
         if kind is not TaskKind.pairwise:
             raise Invalid("aspect applies to pairwise projects only.")
@@ -84,6 +96,12 @@ class ExportRun:
             check_options(options, project.kind, project.aspects)
             total = count_items(conn, project.project_id, options) if self.with_progress else 0
             ctx = Context(options, project, judges=judge_names(conn, project.project_id))
+            if options.row_schema is Schema.preference and options.aggregate is not Aggregate.none:
+                ctx.adjudications = trust.adjudications(conn, project.project_id)
+            if options.aggregate is Aggregate.dawid_skene:
+                ctx.trust_labels = trust.dawid_skene_labels(
+                    conn, project.project_id, vote_filter(options)
+                )
             stats = self.stats = Stats(options.row_schema)
             build = builder(options.row_schema, project.kind)
             writer = make_writer(options.format, options.row_schema, options.style, self.sink)

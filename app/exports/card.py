@@ -19,7 +19,11 @@ AGGREGATION = {
         " (k-1 points for first place down to 0), then expanded to pairs of the aggregated order"
         " (`pairs`: all, adjacent, best_vs_rest); pairs with equal Borda points are left out as"
         " ties, and a pair's agreement is the share of votes that order it the same way."
-        " With aggregate=none every vote is a row of its own."
+        " With aggregate=none every vote is a row of its own; with aggregate=dawid_skene"
+        " (pairwise) an item's label is its Dawid-Skene estimate, voters weighted by their"
+        " estimated confusion matrices. An item a reviewer adjudicated takes the reviewer's"
+        " label (aggregation `adjudicated`, provenance in `adjudication`), whatever its"
+        " agreement."
     ),
     Schema.ranking: (
         "Borda count over the annotators' orders (k-1 points for first place down to 0); equal"

@@ -75,7 +75,12 @@ def _preference(style: Style) -> list[Column]:
         Column("rejected_model", STR, "model that wrote rejected"),
         Column("chosen_rank", INT, "ranking items: 1-based rank of chosen in the order used"),
         Column("rejected_rank", INT, "ranking items: 1-based rank of rejected"),
-        Column("aggregation", STR, "majority (pairwise), borda (ranking) or none (one vote)"),
+        Column(
+            "aggregation",
+            STR,
+            "majority (pairwise), borda (ranking), dawid_skene, adjudicated (a reviewer's final"
+            " label) or none (one vote)",
+        ),
         Column("n_votes", INT, "votes on this item after the filters"),
         Column("votes_chosen", INT, "votes preferring chosen"),
         Column("votes_rejected", INT, "votes preferring rejected"),
@@ -85,6 +90,12 @@ def _preference(style: Style) -> list[Column]:
             "votes",
             _vote(("choice", STR), ("strength", INT)),
             f"{VOTE_DOC} choice (chosen|rejected|tie) and strength (1..3, pairwise)",
+        ),
+        Column(
+            "adjudication",
+            STR,
+            "when aggregation is adjudicated: the reviewer's decision as a JSON object in a"
+            " string (decided_by: user id, decided_at: UTC, note); else null",
         ),
     ]
 

@@ -36,6 +36,11 @@ class Context:
     shown_first: list[int] = field(default_factory=lambda: [0, 0])
     # Judge id -> name, for the `judge` column of AI votes (read with the snapshot).
     judges: dict[int, str] = field(default_factory=dict)
+    # Item id -> a reviewer's final label ({payload, decided_by, decided_at, note}): it wins
+    # over the votes' aggregation (consensus or dawid_skene).
+    adjudications: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Item id -> the Dawid-Skene preferred response id (None: a tie), for aggregate=dawid_skene.
+    trust_labels: dict[int, int | None] = field(default_factory=dict)
 
     def skip(self, reason: str, n: int = 1) -> None:
         self.excluded[reason] = self.excluded.get(reason, 0) + n
@@ -92,6 +97,7 @@ def _pair_row(
     aggregation: str,
     counts: tuple[int, int, int],
     votes: list[Row],
+    adjudication: str | None = None,
 ) -> Row:
     n = sum(counts)
     return {
@@ -113,6 +119,7 @@ def _pair_row(
         "votes_tie": counts[2],
         "agreement": counts[0] / n,
         "votes": votes,
+        "adjudication": adjudication,
     }
 
 
@@ -162,6 +169,37 @@ def pairwise_preference(ctx: Context, item: ItemVotes[PairwiseVote]) -> list[Row
             )
             _count_position(ctx, [v])
         return rows
+    decided = ctx.adjudications.get(item.id)
+    if decided is not None or ctx.options.aggregate is Aggregate.dawid_skene:
+        if decided is not None:
+            label, how = decided["payload"].get("preferred"), "adjudicated"
+        else:
+            label, how = ctx.trust_labels.get(item.id), "dawid_skene"
+        if label is None:
+            ctx.skip("tie")
+            return []
+        winner = label
+        loser = second if winner == first else first
+        _count_position(ctx, item.votes)
+        prefs = [v.preferred for v in item.votes]
+        counts = (prefs.count(winner), prefs.count(loser), prefs.count(None))
+        # An adjudicated label stands whatever the votes' agreement; a computed one is filtered.
+        if decided is None and not _passes(ctx, counts[0] / len(prefs)):
+            return []
+        votes = [_pairwise_vote(ctx, v, winner) for v in item.votes]
+        return [
+            _pair_row(
+                ctx,
+                item,
+                by_id[winner],
+                by_id[loser],
+                (None, None),
+                how,
+                counts,
+                votes,
+                _provenance(decided),
+            )
+        ]
     m = agg.majority([v.preferred for v in item.votes], first, second)
     if m.winner is None or m.loser is None:
         ctx.skip("tie")
@@ -176,6 +214,13 @@ def pairwise_preference(ctx: Context, item: ItemVotes[PairwiseVote]) -> list[Row
             ctx, item, by_id[m.winner], by_id[m.loser], (None, None), "majority", counts, votes
         )
     ]
+
+
+def _provenance(decided: dict[str, Any] | None) -> str | None:
+    if decided is None:
+        return None
+    keep = {k: decided[k] for k in ("decided_by", "decided_at", "note")}
+    return orjson.dumps(keep).decode()
 
 
 def _ranking_orders(item: ItemVotes[RankingVote]) -> list[list[int]]:
@@ -213,15 +258,18 @@ def ranking_preference(ctx: Context, item: ItemVotes[RankingVote]) -> list[Row]:
     orders = _ranking_orders(item)
     points = agg.borda(orders, ids)
     order = agg.consensus_order(points, ids)
+    decided = ctx.adjudications.get(item.id)
+    if decided is not None:
+        order = list(decided["payload"]["order"])
     voter_ranks = [agg.ranks(o) for o in orders]
     for i, j in agg.ranking_pairs(order, mode):
         x, y = order[i], order[j]
-        if points[x] == points[y]:
+        if decided is None and points[x] == points[y]:
             ctx.skip("tie")
             continue
         above = [r[x] < r[y] for r in voter_ranks]
         support = sum(above)
-        if not _passes(ctx, support / len(above)):
+        if decided is None and not _passes(ctx, support / len(above)):
             continue
         votes = [
             {
@@ -233,8 +281,19 @@ def ranking_preference(ctx: Context, item: ItemVotes[RankingVote]) -> list[Row]:
             for v, up in zip(item.votes, above, strict=True)
         ]
         counts = (support, len(above) - support, 0)
+        how = "borda" if decided is None else "adjudicated"
         rows.append(
-            _pair_row(ctx, item, by_id[x], by_id[y], (i + 1, j + 1), "borda", counts, votes)
+            _pair_row(
+                ctx,
+                item,
+                by_id[x],
+                by_id[y],
+                (i + 1, j + 1),
+                how,
+                counts,
+                votes,
+                _provenance(decided),
+            )
         )
     return rows
 

@@ -50,6 +50,9 @@ class Pairs(StrEnum):
 class Aggregate(StrEnum):
     consensus = "consensus"  # majority (pairwise), Borda (ranking), mean rating, span overlap
     none = "none"  # one row per annotation
+    # Pairwise preference: each item's Dawid-Skene label (annotators weighted by their
+    # estimated confusion); computed by the snapshot job only (crowd-kit is worker-side).
+    dawid_skene = "dawid_skene"
 
 
 class Source(StrEnum):

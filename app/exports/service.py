@@ -23,12 +23,12 @@ from app.auth.models import Role
 from app.auth.service import Principal, require_role
 from app.config import get_settings
 from app.db import get_engine
-from app.errors import Conflict, JobsRunning, NotFound
+from app.errors import Conflict, Invalid, JobsRunning, NotFound
 from app.exports.build import ExportRun, Outcome, check_options
 from app.exports.errors import ExportNotReady
 from app.exports.jobs import FILES, SNAPSHOT
 from app.exports.models import Export
-from app.exports.schemas import ExportOptions, ExportOut, Format
+from app.exports.schemas import Aggregate, ExportOptions, ExportOut, Format
 from app.exports.stats import empty_reason
 from app.exports.writers import ChunkSink, HashingSink
 from app.jobs import service as jobs
@@ -62,6 +62,16 @@ class Streamed:
     empty_reason: str | None
 
 
+def _in_a_request(options: ExportOptions, project_id: int) -> None:
+    """Refuse what only a job may compute: Dawid-Skene fits every vote before the first row
+    (and crowd-kit is never imported by the web process)."""
+    if options.aggregate is Aggregate.dawid_skene:
+        raise Invalid(
+            "aggregate=dawid_skene is computed by a snapshot export: POST"
+            f" /api/v1/projects/{project_id}/exports with the same options."
+        )
+
+
 def stream_export(
     session: Session, principal: Principal, project_id: int, options: ExportOptions
 ) -> Streamed:
@@ -69,6 +79,7 @@ def stream_export(
     an empty export, whose reason then goes in the response's headers); the rest is read as
     the returned iterator is consumed."""
     project = _project(session, principal, project_id, options)
+    _in_a_request(options, project_id)
     record(session, principal.id, "exports.stream", "project", project.id, **options.stored())
     sink = ChunkSink()
     run = ExportRun(get_engine(), project.id, options, sink)
@@ -113,6 +124,7 @@ def preview_export(
     """Run the export without keeping its bytes: the exact rows it would give now. Costs one
     export's reading and building (JSONL, whatever format was asked: the rows are the same)."""
     project = _project(session, principal, project_id, options)
+    _in_a_request(options, project_id)
     dry = options.model_copy(update={"format": Format.jsonl})
     counts = ExportRun(get_engine(), project.id, dry, _Discard()).run().counts()
     return Preview(

@@ -20,6 +20,7 @@ DOMAIN_JOB_MODULES = (
     "app.items.jobs",
     "app.exports.jobs",
     "app.judges.jobs",
+    "app.quality.jobs",
     "app.training.runs.jobs",
     "app.generation.jobs",
 )

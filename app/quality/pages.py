@@ -1,0 +1,178 @@
+"""HTML routes of the quality domain: the project dashboard, lifting pauses, and the review
+queue where a researcher picks an item's final label. Same service functions as the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app.auth.deps import DbSession
+from app.errors import DomainError, Invalid
+from app.quality import dashboard, service
+from app.quality.errors import NoLeaderboard
+from app.validation import PathId, storable_text
+from app.web.deps import FormUser, PageRoute, PageUser
+from app.web.templating import render
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+NOTICES = {
+    "refresh": "The statistics are being recomputed; reload in a moment.",
+    "lifted": "Pause lifted: the annotator is served tasks again.",
+    "decided": "Final label saved; it wins in exports.",
+}
+
+
+def _emails(session: Session, ids: list[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.execute(text("SELECT id, email FROM users WHERE id = ANY(:ids)"), {"ids": ids})
+    return {r.id: r.email for r in rows}
+
+
+@router.get("/projects/{project_id}/quality")
+def quality_page(
+    project_id: PathId, request: Request, principal: PageUser, session: DbSession
+) -> Response:
+    stats = service.project_stats(session, principal, project_id)
+    annotators = stats.get("annotators") or []
+    pauses = service.list_pauses(session, principal, project_id)
+    emails = _emails(session, [a["user_id"] for a in annotators] + [p["user_id"] for p in pauses])
+    board: dict[str, Any] | None = None
+    board_why = ""
+    try:
+        board = service.leaderboard(session, principal, project_id, "all")
+        if not board["ratings"]:
+            board_why, board = board["explanation"], None
+    except NoLeaderboard as exc:
+        board_why = exc.message
+    has_snapshot = stats["snapshot_at"] is not None
+    return render(
+        request,
+        "quality.html",
+        {
+            "pid": project_id,
+            "project_name": _project_name(session, project_id),
+            "stats": stats,
+            "charts": dashboard.charts(stats, emails) if has_snapshot else {},
+            "annotators": annotators,
+            "emails": emails,
+            "pauses": pauses,
+            "board": board,
+            "board_chart": dashboard.leaderboard_chart(board) if board else None,
+            "board_why": board_why,
+            "notice": NOTICES.get(request.query_params.get("notice", ""), ""),
+        },
+        principal=principal,
+    )
+
+
+def _project_name(session: Session, project_id: int) -> str:
+    name: str = session.execute(
+        text("SELECT name FROM projects WHERE id = :p"), {"p": project_id}
+    ).scalar_one()
+    return name
+
+
+@router.post("/projects/{project_id}/quality/refresh")
+def refresh(project_id: PathId, principal: FormUser, session: DbSession) -> Response:
+    service.refresh_now(session, principal, project_id)
+    return RedirectResponse(f"/projects/{project_id}/quality?notice=refresh", status_code=303)
+
+
+@router.post("/projects/{project_id}/annotators/{user_id}/lift")
+def lift(project_id: PathId, user_id: PathId, principal: FormUser, session: DbSession) -> Response:
+    service.lift(session, principal, project_id, user_id)
+    return RedirectResponse(f"/projects/{project_id}/quality?notice=lifted", status_code=303)
+
+
+@router.get("/projects/{project_id}/review")
+def review_page(
+    project_id: PathId, request: Request, principal: PageUser, session: DbSession
+) -> Response:
+    return _review(request, principal, session, project_id)
+
+
+def _review(
+    request: Request,
+    principal: Any,
+    session: Session,
+    project_id: int,
+    error: str = "",
+    status: int = 200,
+) -> Response:
+    # Re-shown after a refused pick: read only, so that the refused request changes nothing.
+    queue = service.review_queue(session, principal, project_id, limit=50, ask_refresh=not error)
+    return render(
+        request,
+        "review.html",
+        {
+            "pid": project_id,
+            "project_name": _project_name(session, project_id),
+            "queue": queue,
+            "error": error,
+            "notice": NOTICES.get(request.query_params.get("notice", ""), ""),
+        },
+        principal=principal,
+        status_code=status,
+    )
+
+
+@router.post("/projects/{project_id}/review/{item_id}")
+async def decide(
+    project_id: PathId, item_id: PathId, request: Request, principal: FormUser, session: DbSession
+) -> Response:
+    """One button per answer: `preferred=<response id>`, `tie=1`, or `order=<ids, best first>`."""
+    form = await request.form()
+    choice = {k: form.get(k) for k in ("preferred", "tie", "order", "note")}
+    try:
+        preferred = _int(choice["preferred"]) if choice["preferred"] else None
+        order = [_int(x) for x in str(choice["order"]).split(",")] if choice["order"] else None
+        service.adjudicate(
+            session,
+            principal,
+            project_id,
+            item_id,
+            preferred=preferred,
+            tie=_flag(choice["tie"]),
+            order=order,
+            note=_note(choice["note"]),
+        )
+    except DomainError as exc:
+        session.rollback()
+        if exc.status_code in (403, 404):
+            raise
+        return _review(request, principal, session, project_id, exc.message, exc.status_code)
+    return RedirectResponse(f"/projects/{project_id}/review?notice=decided", status_code=303)
+
+
+def _flag(value: Any) -> bool:
+    if value in (None, ""):
+        return False
+    if value in ("1", "on", "true"):
+        return True
+    raise Invalid("tie: send 1 to record a tie.")
+
+
+def _note(value: Any) -> str:
+    note = str(value or "")
+    if len(note) > 2000:
+        raise Invalid("note: at most 2,000 characters.")
+    try:
+        return storable_text(note)
+    except ValueError as exc:
+        raise Invalid(f"note: {exc}.") from None
+
+
+def _int(value: Any) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise Invalid(f"{value!r} is not a response id.") from None
+    if not 1 <= number <= 2**63 - 1:
+        raise Invalid(f"{value!r} is not a response id.")
+    return number

@@ -1,0 +1,667 @@
+"""Quality rules shared by the JSON API, the pages and the stats job: the cached snapshot and
+its refresh, quality settings, gold pauses, the review queue and adjudication.
+
+Reads never compute statistics: they serve the snapshot the `stats.refresh` job stored (one
+primary-key lookup), say when it was taken, and ask for a new one (debounced) when annotations
+arrived since. Nothing here imports the statistics libraries.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app.auth.models import Role
+from app.auth.service import Principal, require_role
+from app.errors import Invalid, NotFound
+from app.jobs import service as jobs
+from app.projects.models import Project
+from app.projects.service import get_project
+from app.quality.errors import AnnotatorPaused, NoLeaderboard
+from app.quality.gold import GoldPolicy
+from app.quality.jobs import REFRESH
+from app.quality.models import Adjudication, QualitySettings
+
+# A refresh is enqueued at most this often per project on its own; a researcher's explicit
+# request goes through whenever no refresh is queued or running.
+DEBOUNCE_SECONDS = 30
+Source = Literal["all", "human", "ai"]
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+def settings_of(session: Session, project_id: int) -> QualitySettings:
+    found = session.get(QualitySettings, project_id)
+    if found is None:
+        return QualitySettings(
+            project_id=project_id,
+            gold_warn_below=0.7,
+            gold_pause_below=None,
+            gold_min_answers=10,
+            review_below=0.6,
+        )
+    return found
+
+
+def settings_dict(s: QualitySettings) -> dict[str, Any]:
+    return {
+        "gold_warn_below": s.gold_warn_below,
+        "gold_pause_below": s.gold_pause_below,
+        "gold_min_answers": s.gold_min_answers,
+        "review_below": s.review_below,
+    }
+
+
+def gold_policy(session: Session, project_id: int) -> GoldPolicy:
+    s = settings_of(session, project_id)
+    return GoldPolicy(s.gold_warn_below, s.gold_pause_below, s.gold_min_answers)
+
+
+def get_settings(session: Session, principal: Principal, project_id: int) -> dict[str, Any]:
+    _researcher_project(session, principal, project_id)
+    return settings_dict(settings_of(session, project_id))
+
+
+def update_settings(
+    session: Session, principal: Principal, project_id: int, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Apply the given fields (others keep their value); the policy is checked as a whole."""
+    _researcher_project(session, principal, project_id)
+    merged = {**settings_dict(settings_of(session, project_id)), **changes}
+    GoldPolicy(merged["gold_warn_below"], merged["gold_pause_below"], merged["gold_min_answers"])
+    session.execute(
+        text(
+            """
+            INSERT INTO quality_settings AS q
+                (project_id, gold_warn_below, gold_pause_below, gold_min_answers, review_below)
+            VALUES (:p, :gold_warn_below, :gold_pause_below, :gold_min_answers, :review_below)
+            ON CONFLICT (project_id) DO UPDATE SET
+                gold_warn_below = EXCLUDED.gold_warn_below,
+                gold_pause_below = EXCLUDED.gold_pause_below,
+                gold_min_answers = EXCLUDED.gold_min_answers,
+                review_below = EXCLUDED.review_below,
+                updated_at = now()
+            """
+        ),
+        {"p": project_id, **merged},
+    )
+    return merged
+
+
+def _researcher_project(session: Session, principal: Principal, project_id: int) -> Project:
+    require_role(principal, Role.researcher)
+    return get_project(session, principal, project_id)
+
+
+# --- the snapshot and its refresh -------------------------------------------------------------
+
+
+def request_refresh(
+    session: Session, project_id: int, created_by: int | None, *, force: bool = False
+) -> int | None:
+    """Enqueue a `stats.refresh` unless one is queued or running (its id is returned then) or,
+    without `force`, one was asked for within DEBOUNCE_SECONDS. Concurrent callers race on one
+    row update: at most one of them enqueues."""
+    row = session.execute(
+        text(
+            """
+            INSERT INTO project_stats AS s (project_id, requested_at) VALUES (:p, now())
+            ON CONFLICT (project_id) DO UPDATE SET requested_at = now()
+            WHERE NOT EXISTS (
+                    SELECT 1 FROM jobs j
+                    WHERE j.id = s.job_id AND j.status IN ('queued', 'running'))
+              AND (:force OR s.requested_at IS NULL
+                   OR s.requested_at < now() - make_interval(secs => :debounce))
+            RETURNING project_id
+            """
+        ),
+        {"p": project_id, "force": force, "debounce": DEBOUNCE_SECONDS},
+    ).one_or_none()
+    if row is None:
+        current: int | None = session.execute(
+            text(
+                "SELECT s.job_id FROM project_stats s JOIN jobs j ON j.id = s.job_id"
+                " WHERE s.project_id = :p AND j.status IN ('queued', 'running')"
+            ),
+            {"p": project_id},
+        ).scalar_one_or_none()
+        return current
+    job = jobs.enqueue(
+        session, REFRESH, {"project_id": project_id}, project_id=project_id, created_by=created_by
+    )
+    session.execute(
+        text("UPDATE project_stats SET job_id = :j WHERE project_id = :p"),
+        {"j": job.id, "p": project_id},
+    )
+    return job.id
+
+
+def refresh_now(session: Session, principal: Principal, project_id: int) -> int:
+    _researcher_project(session, principal, project_id)
+    job_id = request_refresh(session, project_id, principal.id, force=True)
+    assert job_id is not None  # forced: enqueued, or the unfinished one
+    return job_id
+
+
+def store_snapshot(
+    session: Session, project_id: int, payload: dict[str, Any], duration_ms: int
+) -> list[int]:
+    """Keep the snapshot and pause the annotators the gold policy says to; returns those."""
+    session.execute(
+        text(
+            """
+            INSERT INTO project_stats AS s
+                (project_id, payload, computed_at, last_annotation_id, duration_ms)
+            VALUES (:p, CAST(:payload AS jsonb), now(), :last, :ms)
+            ON CONFLICT (project_id) DO UPDATE SET
+                payload = EXCLUDED.payload, computed_at = EXCLUDED.computed_at,
+                last_annotation_id = EXCLUDED.last_annotation_id,
+                duration_ms = EXCLUDED.duration_ms
+            """
+        ),
+        {
+            "p": project_id,
+            "payload": orjson.dumps(payload).decode(),
+            "last": payload["last_annotation_id"],
+            "ms": duration_ms,
+        },
+    )
+    kind = session.execute(
+        text("SELECT kind FROM projects WHERE id = :p"), {"p": project_id}
+    ).scalar_one()
+    session.execute(text("DELETE FROM review_candidates WHERE project_id = :p"), {"p": project_id})
+    if kind in _ANSWER:
+        session.execute(text(_CANDIDATES.format(answer=_ANSWER[kind])), {"p": project_id})
+    to_pause = [
+        (a["user_id"], a["gold"]["reason"], a["gold"]["accuracy"])
+        for a in payload["annotators"]
+        if a.get("gold") and a["gold"]["status"] == "pause"
+    ]
+    paused: list[int] = []
+    for uid, reason, accuracy in to_pause:
+        done = session.execute(
+            text(
+                """
+                INSERT INTO annotator_pauses (project_id, user_id, reason, accuracy)
+                SELECT :p, :u, :reason, :acc
+                WHERE EXISTS (SELECT 1 FROM project_members
+                              WHERE project_id = :p AND user_id = :u)
+                ON CONFLICT (project_id, user_id) WHERE lifted_at IS NULL DO NOTHING
+                RETURNING user_id
+                """
+            ),
+            {"p": project_id, "u": uid, "reason": reason, "acc": accuracy},
+        ).one_or_none()
+        if done is not None:
+            paused.append(uid)
+    return paused
+
+
+@dataclass(frozen=True, slots=True)
+class Cached:
+    payload: dict[str, Any] | None
+    computed_at: datetime | None
+    duration_ms: int | None
+    stale: bool
+    refresh_job_id: int | None
+
+
+def cached(
+    session: Session, project_id: int, created_by: int | None, *, ask_refresh: bool = True
+) -> Cached:
+    """The stored snapshot; a refresh is asked for (debounced) when it is missing or stale,
+    unless `ask_refresh` is False (an answer to a refused write changes nothing)."""
+    row = session.execute(
+        text(
+            """
+            SELECT s.payload::text, s.computed_at, s.duration_ms, s.last_annotation_id,
+                   (SELECT max(id) FROM annotations WHERE project_id = :p) AS newest
+            FROM (SELECT 1) one LEFT JOIN project_stats s ON s.project_id = :p
+            """
+        ),
+        {"p": project_id},
+    ).one()
+    raw, computed_at, duration_ms, seen, newest = row
+    stale = computed_at is None or (newest or 0) > (seen or 0)
+    job_id = request_refresh(session, project_id, created_by) if stale and ask_refresh else None
+    payload = orjson.loads(raw) if raw and computed_at is not None else None
+    return Cached(payload, computed_at, duration_ms, stale, job_id)
+
+
+def _snapshot_fields(c: Cached) -> dict[str, Any]:
+    return {
+        "snapshot_at": c.computed_at.isoformat() if c.computed_at else None,
+        "snapshot_ms": c.duration_ms,
+        "stale": c.stale,
+        "refresh_job_id": c.refresh_job_id,
+    }
+
+
+def _live_counts(session: Session, project_id: int) -> dict[str, Any]:
+    """Counts straight from the tables, for a project whose first snapshot is not ready."""
+    items, complete, n_gold = session.execute(
+        text(
+            "SELECT count(*), count(*) FILTER (WHERE remaining = 0),"
+            " count(*) FILTER (WHERE is_gold) FROM items WHERE project_id = :p"
+        ),
+        {"p": project_id},
+    ).one()
+    sources: dict[str, int] = dict(
+        session.execute(
+            text("SELECT source, count(*) FROM annotations WHERE project_id = :p GROUP BY 1"),
+            {"p": project_id},
+        ).all()
+    )
+    return {
+        "items": items,
+        "items_complete": complete,
+        "gold_items": n_gold,
+        "annotations": {"human": int(sources.get("human", 0)), "ai": int(sources.get("ai", 0))},
+    }
+
+
+def project_stats(session: Session, principal: Principal, project_id: int) -> dict[str, Any]:
+    """GET /stats: the snapshot, its time, and whether a newer one is on its way."""
+    project = _researcher_project(session, principal, project_id)
+    c = cached(session, project_id, principal.id)
+    head = {"project_id": project_id, "kind": project.kind, **_snapshot_fields(c)}
+    if c.payload is None:
+        counts = _live_counts(session, project_id)
+        empty = counts["annotations"]["human"] + counts["annotations"]["ai"] == 0
+        return {
+            **head,
+            "empty": empty,
+            "explanation": (
+                "No annotations yet: statistics appear once items are labelled."
+                if empty
+                else "The first statistics are being computed"
+                + (f" (job {c.refresh_job_id})" if c.refresh_job_id else "")
+                + "; the counts below are live."
+            ),
+            "counts": counts,
+        }
+    body = dict(c.payload)
+    body.pop("project", None)
+    return {**head, **body}
+
+
+# --- leaderboard ------------------------------------------------------------------------------
+
+
+def leaderboard(
+    session: Session,
+    principal: Principal,
+    project_id: int,
+    source: Source = "all",
+    length_control: bool = False,
+) -> dict[str, Any]:
+    project = _researcher_project(session, principal, project_id)
+    if project.kind not in ("pairwise", "ranking"):
+        raise NoLeaderboard(
+            f"Project {project_id} is a {project.kind} project: a leaderboard ranks models by"
+            " pairwise or ranking votes."
+        )
+    has_model = session.execute(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM responses r JOIN items i ON i.id = r.item_id"
+            " WHERE i.project_id = :p AND r.model IS NOT NULL)"
+        ),
+        {"p": project_id},
+    ).scalar_one()
+    if not has_model:
+        raise NoLeaderboard(
+            f"No response in project {project_id} carries a `model`: import responses with"
+            " `model` to rank models."
+        )
+    if length_control and source != "all":
+        raise Invalid(
+            "length_control=true is computed over all votes: ask with source=all (or without"
+            " length control for human or AI votes alone)."
+        )
+    c = cached(session, project_id, principal.id)
+    variant = "length_controlled" if length_control else "plain"
+    head = {
+        "project_id": project_id,
+        "source": source,
+        "length_control": length_control,
+        **_snapshot_fields(c),
+    }
+    boards = (c.payload or {}).get("leaderboard") or {}
+    board = boards.get(source)
+    if board is None:
+        why = (c.payload or {}).get("leaderboard_explanation") or (
+            f"No {source} votes between two models yet." if c.payload else None
+        )
+        return {
+            **head,
+            "ratings": [],
+            "battles": 0,
+            "explanation": why or "The statistics are being computed; ask again shortly.",
+        }
+    return {**head, **board[variant], "explanation": None}
+
+
+CSV_COLUMNS = ("rank", "model", "score", "low", "high", "battles", "wins")
+
+
+def leaderboard_csv(board: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in board["ratings"]:
+        writer.writerow(["" if r[c] is None else r[c] for c in CSV_COLUMNS])
+    return out.getvalue()
+
+
+# --- annotators: quality and pauses -----------------------------------------------------------
+
+
+def _known_annotator(session: Session, project_id: int, user_id: int) -> None:
+    known = session.execute(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM project_members WHERE project_id = :p AND user_id = :u)"
+            " OR EXISTS (SELECT 1 FROM annotations WHERE project_id = :p AND user_id = :u)"
+        ),
+        {"p": project_id, "u": user_id},
+    ).scalar_one()
+    if not known:
+        raise NotFound(
+            f"User {user_id} is not a member of project {project_id} and has no work in it."
+        )
+
+
+def active_pause(session: Session, project_id: int, user_id: int) -> dict[str, Any] | None:
+    row = session.execute(
+        text(
+            "SELECT reason, accuracy, paused_at, paused_by FROM annotator_pauses"
+            " WHERE project_id = :p AND user_id = :u AND lifted_at IS NULL"
+        ),
+        {"p": project_id, "u": user_id},
+    ).one_or_none()
+    if row is None:
+        return None
+    return {
+        "reason": row.reason,
+        "accuracy": row.accuracy,
+        "paused_at": row.paused_at.isoformat(),
+        "automatic": row.paused_by is None,
+    }
+
+
+def check_not_paused(session: Session, project_id: int, user_id: int) -> None:
+    pause = active_pause(session, project_id, user_id)
+    if pause is not None:
+        raise AnnotatorPaused(
+            f"Your work in this project is paused: {pause['reason']} A researcher of the"
+            " project can lift the pause."
+        )
+
+
+def annotator_quality(
+    session: Session, principal: Principal, project_id: int, user_id: int
+) -> dict[str, Any]:
+    _researcher_project(session, principal, project_id)
+    _known_annotator(session, project_id, user_id)
+    c = cached(session, project_id, principal.id)
+    rows = (c.payload or {}).get("annotators") or []
+    mine = next((a for a in rows if a["user_id"] == user_id), None)
+    out = {
+        "project_id": project_id,
+        "user_id": user_id,
+        **_snapshot_fields(c),
+        "pause": active_pause(session, project_id, user_id),
+    }
+    if mine is None:
+        why = (
+            "The statistics are being computed; ask again shortly."
+            if c.payload is None
+            else "This annotator has no annotations in the snapshot."
+        )
+        return {**out, "annotations": 0, "explanation": why}
+    return {**out, **{k: v for k, v in mine.items() if k != "user_id"}, "explanation": None}
+
+
+def list_pauses(session: Session, principal: Principal, project_id: int) -> list[dict[str, Any]]:
+    _researcher_project(session, principal, project_id)
+    rows = session.execute(
+        text(
+            "SELECT p.user_id, u.email, p.reason, p.accuracy, p.paused_at, p.paused_by"
+            " FROM annotator_pauses p JOIN users u ON u.id = p.user_id"
+            " WHERE p.project_id = :p AND p.lifted_at IS NULL ORDER BY p.paused_at, p.user_id"
+        ),
+        {"p": project_id},
+    ).all()
+    return [
+        {
+            "user_id": r.user_id,
+            "email": r.email,
+            "reason": r.reason,
+            "accuracy": r.accuracy,
+            "paused_at": r.paused_at.isoformat(),
+            "automatic": r.paused_by is None,
+        }
+        for r in rows
+    ]
+
+
+def pause(
+    session: Session, principal: Principal, project_id: int, user_id: int, reason: str
+) -> dict[str, Any]:
+    """Pause by hand (idempotent: a pause in force is kept as it is)."""
+    _researcher_project(session, principal, project_id)
+    _known_annotator(session, project_id, user_id)
+    session.execute(
+        text(
+            """
+            INSERT INTO annotator_pauses (project_id, user_id, reason, paused_by)
+            VALUES (:p, :u, :reason, :by)
+            ON CONFLICT (project_id, user_id) WHERE lifted_at IS NULL DO NOTHING
+            """
+        ),
+        {
+            "p": project_id,
+            "u": user_id,
+            "reason": reason or "Paused by a researcher.",
+            "by": principal.id,
+        },
+    )
+    found = active_pause(session, project_id, user_id)
+    assert found is not None
+    return {"user_id": user_id, **found}
+
+
+def lift(session: Session, principal: Principal, project_id: int, user_id: int) -> bool:
+    """Lift the pause in force, if any (idempotent). Gold answers before now no longer count
+    toward an automatic pause."""
+    _researcher_project(session, principal, project_id)
+    _known_annotator(session, project_id, user_id)
+    done = session.execute(
+        text(
+            "UPDATE annotator_pauses SET lifted_at = now(), lifted_by = :by"
+            " WHERE project_id = :p AND user_id = :u AND lifted_at IS NULL RETURNING id"
+        ),
+        {"p": project_id, "u": user_id, "by": principal.id},
+    ).one_or_none()
+    return done is not None
+
+
+# --- review queue and adjudication ------------------------------------------------------------
+
+# Per item with two or more human votes that do not all agree: the top answer's share
+# (pairwise: the preferred response or a tie; ranking: the response ranked first). Written
+# by the stats job beside its snapshot; the queue reads it through an index.
+_CANDIDATES = """
+    WITH votes AS (
+        SELECT a.item_id, {answer} AS answer, count(*) AS n
+        FROM annotations a
+        WHERE a.project_id = :p AND a.source = 'human'
+        GROUP BY 1, 2
+    )
+    INSERT INTO review_candidates (item_id, project_id, votes, top_share, answers)
+    SELECT item_id, :p, sum(n)::int, max(n)::float8 / sum(n),
+           jsonb_object_agg(coalesce(answer, 'tie'), n)
+    FROM votes GROUP BY item_id
+    HAVING sum(n) >= 2 AND max(n) < sum(n)
+"""
+_QUEUE = """
+    SELECT q.item_id, q.votes, q.top_share, q.answers, i.external_id, i.prompt
+    FROM review_candidates q JOIN items i ON i.id = q.item_id
+    WHERE q.project_id = :p AND q.top_share < :below
+      AND NOT EXISTS (SELECT 1 FROM adjudications d WHERE d.item_id = q.item_id)
+    ORDER BY q.top_share, q.item_id
+    LIMIT :limit
+"""
+_ANSWER = {"pairwise": "a.payload->>'preferred'", "ranking": "a.payload->'order'->>0"}
+
+
+def _adjudicable(project: Project) -> str:
+    if project.kind not in _ANSWER:
+        raise Invalid(
+            f"Project {project.id} is a {project.kind} project: adjudication covers pairwise"
+            " and ranking projects."
+        )
+    return str(project.kind)
+
+
+def review_queue(
+    session: Session,
+    principal: Principal,
+    project_id: int,
+    limit: int = 50,
+    below: float | None = None,
+    *,
+    ask_refresh: bool = True,
+) -> dict[str, Any]:
+    project = _researcher_project(session, principal, project_id)
+    kind = _adjudicable(project)
+    threshold = settings_of(session, project_id).review_below if below is None else below
+    c = cached(session, project_id, principal.id, ask_refresh=ask_refresh)
+    rows = session.execute(
+        text(_QUEUE), {"p": project_id, "below": threshold, "limit": limit}
+    ).all()
+    ids = [r.item_id for r in rows]
+    responses: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    for r in session.execute(
+        text(
+            "SELECT id, item_id, text, model FROM responses WHERE item_id = ANY(:ids)"
+            " ORDER BY item_id, position"
+        ),
+        {"ids": ids},
+    ):
+        responses[r.item_id].append({"id": r.id, "text": r.text, "model": r.model})
+    decided = session.execute(
+        text("SELECT count(*) FROM adjudications WHERE project_id = :p"), {"p": project_id}
+    ).scalar_one()
+    return {
+        "project_id": project_id,
+        "kind": kind,
+        **_snapshot_fields(c),
+        "below": threshold,
+        "adjudicated": decided,
+        "items": [
+            {
+                "item_id": r.item_id,
+                "external_id": r.external_id,
+                "prompt": r.prompt,
+                "votes": r.votes,
+                "top_share": r.top_share,
+                # Answer -> votes; keys are response ids (pairwise: "tie" too; ranking: first).
+                "answers": r.answers,
+                "responses": responses[r.item_id],
+            }
+            for r in rows
+        ],
+    }
+
+
+def adjudicate(
+    session: Session,
+    principal: Principal,
+    project_id: int,
+    item_id: int,
+    *,
+    preferred: int | None = None,
+    tie: bool = False,
+    order: list[int] | None = None,
+    note: str = "",
+) -> dict[str, Any]:
+    """Record (or replace) the final label of an item; it wins aggregation in exports."""
+    project = _researcher_project(session, principal, project_id)
+    kind = _adjudicable(project)
+    ids = list(
+        session.scalars(
+            text(
+                "SELECT r.id FROM responses r JOIN items i ON i.id = r.item_id"
+                " WHERE i.id = :i AND i.project_id = :p ORDER BY r.position"
+            ),
+            {"i": item_id, "p": project_id},
+        )
+    )
+    if not ids:
+        raise NotFound(f"Item {item_id} does not exist in project {project_id}.")
+    payload: dict[str, Any]
+    if kind == "pairwise":
+        if order is not None:
+            raise Invalid("order: a pairwise item is decided by `preferred` (or `tie`).")
+        if tie == (preferred is not None):
+            raise Invalid("Give either `preferred` (a response id of the item) or `tie: true`.")
+        if tie and not project.allow_tie:
+            raise Invalid("tie: this project does not allow ties.")
+        if preferred is not None and preferred not in ids:
+            raise Invalid(f"preferred: {preferred} is not a response of item {item_id} ({ids}).")
+        payload = {"preferred": preferred, "tie": tie}
+    else:
+        if order is None or preferred is not None or tie:
+            raise Invalid("A ranking item is decided by `order` (its response ids, best first).")
+        if sorted(order) != sorted(ids) or len(set(order)) != len(order):
+            raise Invalid(f"order must list each response id of item {item_id} once: {ids}.")
+        payload = {"order": order}
+    session.execute(
+        text(
+            """
+            INSERT INTO adjudications (item_id, project_id, payload, note, decided_by)
+            VALUES (:i, :p, CAST(:payload AS jsonb), :note, :by)
+            ON CONFLICT (item_id) DO UPDATE SET payload = EXCLUDED.payload,
+                note = EXCLUDED.note, decided_by = EXCLUDED.decided_by, decided_at = now()
+            """
+        ),
+        {
+            "i": item_id,
+            "p": project_id,
+            "payload": orjson.dumps(payload).decode(),
+            "note": note,
+            "by": principal.id,
+        },
+    )
+    found = session.get(Adjudication, item_id)
+    assert found is not None
+    session.refresh(found)
+    return adjudication_out(found)
+
+
+def adjudication_out(a: Adjudication) -> dict[str, Any]:
+    return {
+        "item_id": a.item_id,
+        "payload": a.payload,
+        "note": a.note,
+        "decided_by": a.decided_by,
+        "decided_at": a.decided_at.isoformat(),
+    }
+
+
+def remove_adjudication(
+    session: Session, principal: Principal, project_id: int, item_id: int
+) -> None:
+    _researcher_project(session, principal, project_id)
+    session.execute(
+        text("DELETE FROM adjudications WHERE item_id = :i AND project_id = :p"),
+        {"i": item_id, "p": project_id},
+    )
