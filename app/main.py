@@ -25,6 +25,7 @@ from app.jobs.api import router as jobs_router
 from app.openapi import install_openapi
 from app.projects.api import router as projects_router
 from app.projects.pages import router as projects_pages
+from app.routing.api import router as routing_router
 from app.strictbody import StrictBodies
 from app.web.setup import install_web
 
@@ -52,6 +53,7 @@ def create_app() -> FastAPI:
         assignments_router,
         jobs_router,
         exports_router,
+        routing_router,
         health_router,
         auth_pages,
         projects_pages,

@@ -9,6 +9,14 @@ from app.exports.models import Export
 from app.items.models import Item, Response
 from app.jobs.models import Job, JobBlob
 from app.projects.models import Project, ProjectMember
+from app.routing.models import (
+    ProjectRouting,
+    RoutingBudget,
+    RoutingDecision,
+    RoutingModel,
+    RoutingPolicy,
+    RoutingPolicyVersion,
+)
 
 __all__ = [
     "Annotation",
@@ -22,6 +30,12 @@ __all__ = [
     "JobBlob",
     "Project",
     "ProjectMember",
+    "ProjectRouting",
     "Response",
+    "RoutingBudget",
+    "RoutingDecision",
+    "RoutingModel",
+    "RoutingPolicy",
+    "RoutingPolicyVersion",
     "User",
 ]
