@@ -43,6 +43,7 @@ class World:
     assignment: int
     export: int
     job: int
+    policy: int = 0
     items: list[int] = field(default_factory=list)
 
     def ids(self) -> dict[str, int]:
@@ -53,6 +54,7 @@ class World:
             "export_id": self.export,
             "job_id": self.job,
             "user_id": self.people["annotator_member"].id,
+            "policy_id": self.policy,
         }
 
 
@@ -75,6 +77,8 @@ def build_world(password_hash: str) -> World:
     from app.projects.models import Project, ProjectMember
     from app.projects.schemas import ProjectCreate
     from app.projects.service import create_project
+    from app.routing.schemas import PolicyCreate, RoutingSet
+    from app.routing.service import create_policy, set_routing
 
     secret = get_settings().resolved_secret_key()
     people: dict[str, Person] = {}
@@ -105,6 +109,12 @@ def build_world(password_hash: str) -> World:
         export, job = request_snapshot(
             s, principals["researcher_member"], project.id, ExportOptions()
         )
+        policy = create_policy(
+            s,
+            principals["admin"],
+            PolicyCreate(name=f"world-{uuid.uuid4().hex[:6]}", strategy="all_ai"),
+        )
+        set_routing(s, principals["admin"], project.id, RoutingSet(policy_id=policy.id))
         items = list(
             s.scalars(
                 text("SELECT id FROM items WHERE project_id = :p ORDER BY id"), {"p": project.id}
@@ -117,6 +127,7 @@ def build_world(password_hash: str) -> World:
             assignment=task["assignment_id"],
             export=export.id,
             job=job.id,
+            policy=policy.id,
             items=items,
         )
 

@@ -24,8 +24,11 @@ def rows(n: int, prefix: str = "r") -> list[dict[str, Any]]:
 
 
 def policy(admin: Actor, strategy: str = "all_human", **fields: Any) -> dict[str, Any]:
-    body = {"name": f"{strategy}-{sql_value('SELECT gen_random_uuid()::text')}",
-            "strategy": strategy, **fields}
+    body = {
+        "name": f"{strategy}-{sql_value('SELECT gen_random_uuid()::text')}",
+        "strategy": strategy,
+        **fields,
+    }
     r = admin.client.post("/api/v1/routing-policies", json=body)
     assert r.status_code == 201, r.text
     out: dict[str, Any] = r.json()

@@ -34,9 +34,9 @@ def test_held_items_are_not_served_until_routed_to_humans(
     assert _next(annotator, pid) == 200
     # Items imported later are held again, routed by the next job.
     researcher.client.post(f"/api/v1/projects/{pid}/items", json=rows(2, prefix="late"))
-    assert sql_value(
-        "SELECT count(*) FROM items WHERE project_id = %s AND routing = 'held'", pid
-    ) == 2
+    assert (
+        sql_value("SELECT count(*) FROM items WHERE project_id = %s AND routing = 'held'", pid) == 2
+    )
 
 
 def test_items_routed_to_ai_are_never_served_to_humans(
@@ -96,9 +96,7 @@ def test_rules_route_by_metadata_and_the_audit_sample_goes_to_both(
 def test_random_routes_about_its_fraction_and_audit_items_to_both(
     admin: Actor, researcher: Actor
 ) -> None:
-    p = policy(
-        admin, "random", human_budget=10_000, params={"fraction": 0.3}, audit_fraction=0.2
-    )
+    p = policy(admin, "random", human_budget=10_000, params={"fraction": 0.3}, audit_fraction=0.2)
     pid = routed_project(admin, researcher, p["id"], items=300)
     result = route(researcher, pid)
     counts = result["counts"]
@@ -119,7 +117,11 @@ def test_the_budget_caps_humans_and_the_rest_goes_to_ai(admin: Actor, researcher
     assert result["counts"] == {"human": 3, "ai": 2, "both": 0}
     assert result["reasons"] == {"all_human": 3, "over_budget": 2}
     assert budget(researcher, pid) | {"reconciled_at": None} == {
-        "total": 7.0, "reserved": 6.0, "spent": 0.0, "available": 1.0, "reconciled_at": None
+        "total": 7.0,
+        "reserved": 6.0,
+        "spent": 0.0,
+        "available": 1.0,
+        "reconciled_at": None,
     }
 
 
@@ -136,8 +138,12 @@ def test_min_human_fractions_per_category_are_met(admin: Actor, researcher: Acto
 
 
 def test_a_dry_run_previews_and_changes_nothing(admin: Actor, researcher: Actor) -> None:
-    p = policy(admin, "rules", human_budget=4, params={
-        "rules": [{"key": "safety", "values": ["moderate", "mild"], "route": "human"}]})
+    p = policy(
+        admin,
+        "rules",
+        human_budget=4,
+        params={"rules": [{"key": "safety", "values": ["moderate", "mild"], "route": "human"}]},
+    )
     pid = routed_project(admin, researcher, p["id"], items=12)
     preview = route(researcher, pid, dry_run=True, sample=12)
     assert preview["dry_run"] is True

@@ -22,9 +22,7 @@ def test_a_policy_is_created_with_version_1_and_edits_add_versions(admin: Actor)
     assert out["latest"]["params"] == {"fraction": 0.3}  # carried over
     assert out["versions"][1]["human_budget"] == 100  # version 1 unchanged
     # Another strategy starts from its own defaults.
-    r = admin.client.patch(
-        f"/api/v1/routing-policies/{p['id']}", json={"strategy": "uncertainty"}
-    )
+    r = admin.client.patch(f"/api/v1/routing-policies/{p['id']}", json={"strategy": "uncertainty"})
     assert r.status_code == 200, r.text
     assert r.json()["latest"]["params"]["margin_threshold"] == 0.3
 
@@ -84,14 +82,14 @@ def test_unknown_judges_and_versions_are_refused(admin: Actor, researcher: Actor
     )
     assert r.status_code == 422
     assert "999" in r.json()["detail"]
-    r = admin.client.put(f"/api/v1/projects/{pid}/routing", json={"policy_id": p["id"], "version": 7})
+    r = admin.client.put(
+        f"/api/v1/projects/{pid}/routing", json={"policy_id": p["id"], "version": 7}
+    )
     assert r.status_code == 404
 
 
 def test_only_admins_manage_policies(researcher: Actor, admin: Actor) -> None:
-    r = researcher.client.post(
-        "/api/v1/routing-policies", json={"name": "x", "strategy": "all_ai"}
-    )
+    r = researcher.client.post("/api/v1/routing-policies", json={"name": "x", "strategy": "all_ai"})
     assert r.status_code == 403
     p = policy(admin)
     pid = routed_project(admin, researcher, p["id"])
