@@ -69,10 +69,11 @@ def get_routing(project_id: PathId, principal: Researcher, session: DbSession) -
     "/projects/{project_id}/route", status_code=status.HTTP_202_ACCEPTED, response_model=RouteQueued
 )
 def route(
-    project_id: PathId, principal: Researcher, session: DbSession, body: RouteRequest | None = None
+    project_id: PathId, body: RouteRequest, principal: Researcher, session: DbSession
 ) -> RouteQueued:
-    """Route held items (or preview it: `dry_run`, `sample`); the job's result says what it did."""
-    job = service.request_route(session, principal, project_id, body or RouteRequest())
+    """Route held items (`{}`: all of them), or preview it (`dry_run`, `sample`); the job's
+    result says what it did."""
+    job = service.request_route(session, principal, project_id, body)
     return RouteQueued(job_id=job.id)
 
 

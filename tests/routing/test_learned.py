@@ -46,7 +46,7 @@ def test_the_model_learns_where_the_ai_fails_and_reports_its_validation() -> Non
     assert fitted.n_train == 600
     # Stored and loaded, it predicts the same.
     again = learned.loads(fitted.dumps(), fitted.validation, fitted.n_train)
-    s2, p2, r2, y2 = _world(400, 1)
+    s2, p2, r2, _ = _world(400, 1)
     x2 = learned.features(spec, s2, p2, r2)
     gain = again.predict_gain(x2)
     assert np.allclose(gain, fitted.predict_gain(x2))
