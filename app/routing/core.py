@@ -164,10 +164,12 @@ def plan(
             assert isinstance(params, LearnedParams)
             score = learned_gain.astype(np.float64)
             gain = score
-            # Every item is a candidate: the budget goes to the highest predicted gain.
-            wanted = [Decision.human] * n
-            reason = ["learned"] * n
-            klass = [_P_STRATEGY] * n
+            # Items with a positive predicted gain are candidates, highest first.
+            for i in range(n):
+                if score[i] > 0:
+                    wanted[i], reason[i], klass[i] = Decision.human, "learned", _P_STRATEGY
+                else:
+                    reason[i] = "learned_no_gain"
             rank = score
         else:
             score, uncertain = uncertainty(signals, params)

@@ -4,9 +4,10 @@ and a MiniLM sentence embedding of the prompt.
 
 Worker-side only: scikit-learn and sentence-transformers are imported inside the functions
 (the web process never loads them). The model is a scikit-learn pipeline (standardise, then
-L2-regularised logistic regression: a few hundred dual-labelled items against a 384-wide
-embedding call for a strongly regularised linear model rather than trees), validated on a
+L2-regularised logistic regression: a few hundred dual-labelled items call for a small linear
+model rather than trees), validated on a
 stratified hold-out (ROC AUC, Brier score) and then refitted on every labelled item.
+The embedding enters through its first 16 principal components.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy.typing as npt
 from app.routing.core import Signals
 
 EMBEDDING_DIM = 384
+EMBEDDING_COMPONENTS = 16
 MAX_CATEGORIES = 50
 MIN_CATEGORY_COUNT = 5
 BASE_FEATURES = (
@@ -117,57 +119,127 @@ def features(
     return np.hstack(parts)
 
 
+def majority_right(q: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.float64]:
+    """P(a majority of k independent votes of accuracy q is right; a tie is a coin flip)."""
+    total = np.zeros_like(q)
+    for right in range(k + 1):
+        p = math.comb(k, right) * q**right * (1 - q) ** (k - right)
+        total += p if 2 * right > k else (p / 2 if 2 * right == k else 0)
+    return total
+
+
 @dataclass(frozen=True, slots=True)
 class Fitted:
-    model: Any  # a scikit-learn Pipeline
+    """Two classifiers: the AI label disagrees with the human majority (d), and two human votes
+    agree with each other (g). Together they give the accuracy a human label adds:
+    per-vote accuracy q = (1 + sqrt(2g - 1)) / 2, majority accuracy h from q, the AI's
+    accuracy a from d = h(1 - a) + a(1 - h), and gain = h - a. Without the agreement model
+    the gain is d itself (the chance that humans would change the label)."""
+
+    model: Any  # scikit-learn Pipeline for d
     spec: FeatureSpec
     validation: dict[str, float]
     n_train: int
+    agreement: Any | None = None  # scikit-learn Pipeline for g
+    overlap: int = 3
+
+    def predict_disagreement(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.asarray(self.model.predict_proba(x)[:, 1], dtype=np.float64)
 
     def predict_gain(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return np.asarray(self.model.predict_proba(x)[:, 1], dtype=np.float64)
+        d = self.predict_disagreement(x)
+        if self.agreement is None:
+            return d
+        g = np.clip(np.asarray(self.agreement.predict_proba(x)[:, 1], dtype=np.float64), 0.5, 1)
+        q = (1 + np.sqrt(2 * g - 1)) / 2
+        h = majority_right(q, self.overlap)
+        spread = 2 * h - 1
+        a = np.where(spread > 0.05, np.clip((h - d) / np.maximum(spread, 0.05), 0, 1), 1 - d)
+        return np.asarray(h - a, dtype=np.float64)
 
     def dumps(self) -> bytes:
         buf = io.BytesIO()
-        pickle.dump({"model": self.model, "spec": self.spec}, buf)
+        pickle.dump(
+            {
+                "model": self.model,
+                "spec": self.spec,
+                "agreement": self.agreement,
+                "overlap": self.overlap,
+            },
+            buf,
+        )
         return buf.getvalue()
 
 
 def loads(blob: bytes, validation: dict[str, float], n_train: int) -> Fitted:
     """A model this service pickled itself (routing_models.model); never foreign bytes."""
     data = pickle.loads(blob)
-    return Fitted(data["model"], data["spec"], validation, n_train)
+    return Fitted(
+        data["model"], data["spec"], validation, n_train, data["agreement"], data["overlap"]
+    )
 
 
-def _pipeline(seed: int) -> Any:
+def _pipeline(spec: FeatureSpec, seed: int) -> Any:
+    """Standardise the plain features; reduce the embedding to its main directions (PCA fitted
+    on the training items) so that a few hundred labels are not spread over 384 weights."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    plain = len(BASE_FEATURES) + len(spec.categories)
+    parts: list[tuple[str, Any, list[int]]] = [("plain", StandardScaler(), list(range(plain)))]
+    if spec.embedding:
+        embedding = list(range(plain, plain + EMBEDDING_DIM))
+        pca = make_pipeline(
+            PCA(n_components=EMBEDDING_COMPONENTS, random_state=seed), StandardScaler()
+        )
+        parts.append(("embedding", pca, embedding))
     return make_pipeline(
-        StandardScaler(), LogisticRegression(C=0.05, max_iter=2000, random_state=seed)
+        ColumnTransformer(parts),
+        LogisticRegression(C=0.5, max_iter=2000, random_state=seed),
     )
 
 
-def fit(
-    x: npt.NDArray[np.float64], y: npt.NDArray[np.int_], spec: FeatureSpec, seed: int = 0
-) -> Fitted:
-    """Validate on a stratified 25% hold-out, then refit on everything."""
+def _validated(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.int_], spec: FeatureSpec, seed: int, name: str
+) -> tuple[Any, dict[str, float]]:
+    """Scores on a stratified 25% hold-out, then the model refitted on everything."""
     from sklearn.metrics import brier_score_loss, roc_auc_score
     from sklearn.model_selection import train_test_split
 
-    validation: dict[str, float] = {"base_rate": float(np.mean(y)), "n": float(len(y))}
+    out: dict[str, float] = {f"{name}_base_rate": float(np.mean(y)), f"{name}_n": float(len(y))}
     if min(np.bincount(y, minlength=2)) >= 4:
         x_tr, x_va, y_tr, y_va = train_test_split(
             x, y, test_size=0.25, stratify=y, random_state=seed
         )
-        held = _pipeline(seed).fit(x_tr, y_tr)
-        p = held.predict_proba(x_va)[:, 1]
-        validation |= {
-            "auc": float(roc_auc_score(y_va, p)),
-            "brier": float(brier_score_loss(y_va, p)),
-            "brier_base_rate": float(brier_score_loss(y_va, np.full(len(y_va), np.mean(y_tr)))),
-            "n_validation": float(len(y_va)),
+        p = _pipeline(spec, seed).fit(x_tr, y_tr).predict_proba(x_va)[:, 1]
+        out |= {
+            f"{name}_auc": float(roc_auc_score(y_va, p)),
+            f"{name}_brier": float(brier_score_loss(y_va, p)),
+            f"{name}_brier_base_rate": float(
+                brier_score_loss(y_va, np.full(len(y_va), np.mean(y_tr)))
+            ),
         }
-    model = _pipeline(seed).fit(x, y)
-    return Fitted(model, spec, validation, len(y))
+    return _pipeline(spec, seed).fit(x, y), out
+
+
+def fit(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.int_],
+    spec: FeatureSpec,
+    seed: int = 0,
+    agreement: tuple[npt.NDArray[np.float64], npt.NDArray[np.int_]] | None = None,
+    overlap: int = 3,
+) -> Fitted:
+    """Fit d on dual-labelled items (x, y) and, given (x, agree) of items with two human votes
+    or more, g; `validation` holds each one's hold-out scores (`auc` is d's)."""
+    model, validation = _validated(x, y, spec, seed, "disagreement")
+    validation["auc"] = validation.get("disagreement_auc", float("nan"))
+    validation["base_rate"] = validation["disagreement_base_rate"]
+    agree_model = None
+    if agreement is not None and len(set(agreement[1].tolist())) == 2:
+        agree_model, scores = _validated(agreement[0], agreement[1], spec, seed, "agreement")
+        validation |= scores
+    return Fitted(model, spec, validation, len(y), agree_model, overlap)

@@ -71,7 +71,8 @@ _HUMAN_MAJORITY = text(
     """
     SELECT i.id,
            count(*) FILTER (WHERE (a.payload->>'preferred')::bigint = r.id) AS first,
-           count(*) FILTER (WHERE (a.payload->>'preferred')::bigint <> r.id) AS second
+           count(*) FILTER (WHERE (a.payload->>'preferred')::bigint <> r.id) AS second,
+           (array_agg(COALESCE(a.payload->>'preferred', 'tie') ORDER BY a.id))[1:2] AS two
     FROM items i
     JOIN responses r ON r.item_id = i.id AND r.position = 0
     JOIN annotations a ON a.item_id = i.id AND a.source = 'human' AND NOT a.over_quota
@@ -149,14 +150,27 @@ def majority_accuracy(agreement: float, k: int) -> float:
     return total
 
 
-def training_set(
-    conn: Connection, cfg: Config
-) -> tuple[Signals, signals.ItemTexts, np.ndarray[Any, np.dtype[np.int_]]]:
-    """Routed items with a human majority and an AI probability: y = the AI label is wrong."""
+@dataclass(slots=True)
+class TrainingSet:
+    """Dual-labelled items (y: the AI label is wrong by the human majority), and items with two
+    human votes or more (agree: their first two votes agree)."""
+
+    sig: Signals
+    texts: signals.ItemTexts
+    y: np.ndarray[Any, np.dtype[np.int_]]
+    agree_signals: Signals
+    agree_texts: signals.ItemTexts
+    agree: np.ndarray[Any, np.dtype[np.int_]]
+
+
+def training_set(conn: Connection, cfg: Config) -> TrainingSet:
     majority: dict[int, bool] = {}
-    for item_id, first, second in conn.execute(_HUMAN_MAJORITY, {"pid": cfg.project_id}):
+    pairs: dict[int, int] = {}
+    for item_id, first, second, two in conn.execute(_HUMAN_MAJORITY, {"pid": cfg.project_id}):
         if first != second:
             majority[item_id] = first > second
+        if len(two) == 2:
+            pairs[item_id] = int(two[0] == two[1])
     sig, texts = signals.read(conn, sorted(majority), cfg.judge_ids)
     keep = ~np.isnan(sig.prob_first)
     y = np.array(
@@ -167,7 +181,11 @@ def training_set(
         ],
         dtype=np.int_,
     )
-    return _subset(sig, keep), _subset_texts(texts, keep), y[keep]
+    a_sig, a_texts = signals.read(conn, sorted(pairs), cfg.judge_ids)
+    agree = np.array([pairs[int(i)] for i in a_sig.item_ids], dtype=np.int_)
+    return TrainingSet(
+        _subset(sig, keep), _subset_texts(texts, keep), y[keep], a_sig, a_texts, agree
+    )
 
 
 def _subset(s: Signals, keep: np.ndarray[Any, np.dtype[np.bool_]]) -> Signals:
@@ -200,7 +218,7 @@ def learned_gain(
     params = parse_params(cfg.spec.strategy, dict(cfg.spec.params))
     assert isinstance(params, LearnedParams)
     with get_engine().connect() as conn, conn.begin():
-        tr_sig, tr_texts, y = training_set(conn, cfg)
+        ts = training_set(conn, cfg)
         last = conn.execute(
             select(
                 RoutingModel.id, RoutingModel.n_train, RoutingModel.validation, RoutingModel.model
@@ -212,6 +230,7 @@ def learned_gain(
             .order_by(RoutingModel.id.desc())
             .limit(1)
         ).one_or_none()
+    y = ts.y
     n = len(y)
     if n < cfg.min_train or len(set(y.tolist())) < 2:
         note = (
@@ -226,9 +245,12 @@ def learned_gain(
     else:
         if ctx is not None:
             ctx.heartbeat()
-        spec = learned.FeatureSpec(tuple(learned.categories_of(tr_sig.metadata)), params.embedding)
-        x = learned.features(spec, tr_sig, tr_texts.prompts, tr_texts.responses)
-        fitted = learned.fit(x, y, spec)
+        spec = learned.FeatureSpec(tuple(learned.categories_of(ts.sig.metadata)), params.embedding)
+        x = learned.features(spec, ts.sig, ts.texts.prompts, ts.texts.responses)
+        xa = learned.features(
+            spec, ts.agree_signals, ts.agree_texts.prompts, ts.agree_texts.responses
+        )
+        fitted = learned.fit(x, y, spec, agreement=(xa, ts.agree), overlap=cfg.spec.human_overlap)
         model_id = _store_model(ctx, cfg, fitted)
     x_new = learned.features(fitted.spec, sig, texts.prompts, texts.responses)
     info = {"model_id": model_id, "n_train": n, "validation": fitted.validation}
