@@ -26,6 +26,7 @@ from app.openapi import install_openapi
 from app.projects.api import router as projects_router
 from app.projects.pages import router as projects_pages
 from app.routing.api import router as routing_router
+from app.routing.pages import router as routing_pages
 from app.strictbody import StrictBodies
 from app.web.setup import install_web
 
@@ -59,6 +60,7 @@ def create_app() -> FastAPI:
         projects_pages,
         annotate_pages,
         annotate_data_router,
+        routing_pages,
     ):
         app.include_router(router)
 

@@ -188,6 +188,21 @@ PAGES: dict[str, Page] = {
     "GET /projects/{project_id}/annotate": Page(PAGE_MEMBERS),
     # The workspace's JSON call: cookie and X-CSRF-Token header, answers like the API.
     "POST /projects/{project_id}/annotate/next": Page((401, 401, 404, 200, 404, 200, 200)),
+    "GET /admin/routing": Page((303, 303, 403, 403, 403, 403, 200)),
+    "POST /admin/routing": Page(
+        (303, 303, 403, 403, 403, 403, 303),
+        form=lambda w: {"name": f"page-{uuid.uuid4().hex[:8]}", "strategy": "all_ai"},
+    ),
+    "GET /admin/routing/{policy_id}": Page((303, 303, 403, 403, 403, 403, 200)),
+    "POST /admin/routing/{policy_id}": Page(
+        (303, 303, 403, 403, 403, 403, 303), form=lambda w: {"strategy": "all_ai"}
+    ),
+    "GET /projects/{project_id}/routing": Page((303, 303, 403, 403, 404, 200, 200)),
+    "POST /projects/{project_id}/routing": Page(
+        (303, 303, 403, 403, 403, 403, 303), form=lambda w: {"policy_id": str(w.policy)}
+    ),
+    "POST /projects/{project_id}/routing/preview": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
+    "POST /projects/{project_id}/routing/run": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
 }
 # FastAPI's own documentation routes and the static files are public and hold no data.
 NOT_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}

@@ -480,3 +480,16 @@ def after_import(session: Session, project_id: int) -> Job | None:
     from app.routing.jobs import ROUTE
 
     return jobs.enqueue(session, ROUTE, {"project_id": project_id}, project_id=project_id)
+
+
+def judge_summaries(session: Session, judge_ids: list[int]) -> list[dict[str, Any]]:
+    """The pool's judges as the routing tab lists them (name, backend, model)."""
+    if not judge_ids:
+        return []
+    if not session.scalar(text("SELECT to_regclass('judges') IS NOT NULL")):
+        return [{"id": j, "name": f"judge {j}", "backend": "", "model": ""} for j in judge_ids]
+    rows = session.execute(
+        text("SELECT id, name, backend, model FROM judges WHERE id = ANY(:ids) ORDER BY id"),
+        {"ids": judge_ids},
+    )
+    return [{"id": r[0], "name": r[1], "backend": r[2], "model": r[3]} for r in rows]
