@@ -22,6 +22,7 @@ from app.health.metrics import MetricsMiddleware
 from app.http_errors import UnexpectedErrors, install_error_handlers
 from app.items.api import router as items_router
 from app.jobs.api import router as jobs_router
+from app.judges.api import router as judges_router
 from app.openapi import install_openapi
 from app.projects.api import router as projects_router
 from app.projects.pages import router as projects_pages
@@ -54,6 +55,7 @@ def create_app() -> FastAPI:
         assignments_router,
         jobs_router,
         exports_router,
+        judges_router,
         routing_router,
         health_router,
         auth_pages,

@@ -8,6 +8,7 @@ from app.db import Base
 from app.exports.models import Export
 from app.items.models import Item, Response
 from app.jobs.models import Job, JobBlob
+from app.judges.models import Judge, JudgeOutput, JudgeRun, JudgeTemplate
 from app.projects.models import Project, ProjectMember
 from app.routing.models import (
     ProjectRouting,
@@ -28,6 +29,10 @@ __all__ = [
     "Item",
     "Job",
     "JobBlob",
+    "Judge",
+    "JudgeOutput",
+    "JudgeRun",
+    "JudgeTemplate",
     "Project",
     "ProjectMember",
     "ProjectRouting",

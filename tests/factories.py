@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from app.annotations.models import Annotation, AnnotationSource
 from app.annotations.payloads import SCHEMA_VERSION, TaskContext, parse, resolve
@@ -194,6 +194,18 @@ def resolve_answer(
     return resolve(parse(item.rules.kind, answer), ctx)
 
 
+def ensure_judge(judge_id: int) -> None:
+    """A judge row with this id (named `judge-<id>`), for AI votes written by hand."""
+    with session_scope() as session:
+        session.execute(
+            text(
+                "INSERT INTO judges (id, name, backend, model) VALUES (:id, 'judge-' || :id,"
+                " 'simulated', 'test') ON CONFLICT DO NOTHING"
+            ),
+            {"id": judge_id},
+        )
+
+
 def create_annotation(
     item: CreatedItem,
     *,
@@ -229,6 +241,8 @@ def create_annotation(
                 session.execute(
                     update(Item).where(Item.id == item.id).values(remaining=Item.remaining + 1)
                 )
+    if judge_id is not None:
+        ensure_judge(judge_id)
     with session_scope() as session:
         annotation = Annotation(
             project_id=item.rules.project_id,

@@ -51,7 +51,18 @@ def rows_body(w: World) -> list[dict[str, Any]]:
     return [{"prompt": "new", "responses": [{"text": "a"}, {"text": "b"}]}]
 
 
+def judge_body(w: World) -> dict[str, Any]:
+    return {
+        "name": f"judge-{uuid.uuid4().hex[:8]}",
+        "backend": "simulated",
+        "model": "sim",
+        "params": {"truth": {"metadata_key": "truth"}},
+    }
+
+
 ANYONE = (200,) * 7
+RESEARCHERS = (401, 401, 403, 403, 200, 200, 200)
+ADMIN = (401, 401, 403, 403, 403, 403, 200)
 SIGNED_IN = (401, 401, 200, 200, 200, 200, 200)
 MEMBERS = (401, 401, 404, 200, 404, 200, 200)
 RESEARCHER_MEMBERS = (401, 401, 403, 403, 404, 200, 200)
@@ -114,6 +125,24 @@ API: dict[str, Rule] = {
     "GET /api/v1/projects/{project_id}/exports/{export_id}/card": Rule(
         (401, 401, 403, 403, 404, 409, 409)
     ),
+    # Judges and templates: admins write them, researchers read them (to run them).
+    "POST /api/v1/judges": Rule((401, 401, 403, 403, 403, 403, 201), judge_body),
+    "GET /api/v1/judges": Rule(RESEARCHERS),
+    "GET /api/v1/judges/{judge_id}": Rule(RESEARCHERS),
+    "PATCH /api/v1/judges/{judge_id}": Rule(ADMIN, lambda w: {"enabled": True}),
+    "GET /api/v1/judge-templates": Rule(RESEARCHERS),
+    "POST /api/v1/judge-templates": Rule(
+        (401, 401, 403, 403, 403, 403, 201),
+        lambda w: {"kind": "critique", "user": "{guidelines} {prompt} {response}"},
+    ),
+    "GET /api/v1/judge-templates/{template_id}": Rule(RESEARCHERS),
+    "PATCH /api/v1/judge-templates/{template_id}": Rule(ADMIN, lambda w: {"system": "Be fair."}),
+    # Runs: researchers who are members of the project, and admins.
+    "POST /api/v1/projects/{project_id}/judge-runs": Rule(
+        (401, 401, 403, 403, 404, 202, 202), lambda w: {"judge_id": w.judge}
+    ),
+    "GET /api/v1/projects/{project_id}/judge-runs": Rule(RESEARCHER_MEMBERS),
+    "GET /api/v1/projects/{project_id}/judge-runs/{run_id}": Rule(RESEARCHER_MEMBERS),
     # Routing: policies are the admins'; a project's routing is read and run by its researchers.
     "POST /api/v1/routing-policies": Rule(
         (401, 401, 403, 403, 403, 403, 201),
@@ -128,7 +157,7 @@ API: dict[str, Rule] = {
     "GET /api/v1/routing-policies/{policy_id}": Rule(ADMIN_ONLY),
     "PATCH /api/v1/routing-policies/{policy_id}": Rule(ADMIN_ONLY, lambda w: {"human_budget": 20}),
     "PUT /api/v1/projects/{project_id}/routing": Rule(
-        ADMIN_ONLY, lambda w: {"policy_id": w.policy, "judge_ids": []}
+        ADMIN_ONLY, lambda w: {"policy_id": w.policy, "judge_ids": [w.judge]}
     ),
     "GET /api/v1/projects/{project_id}/routing": Rule(RESEARCHER_MEMBERS),
     "POST /api/v1/projects/{project_id}/route": Rule(

@@ -45,6 +45,9 @@ class World:
     job: int
     policy: int = 0
     items: list[int] = field(default_factory=list)
+    judge: int = 0  # a simulated judge, and a queued run of it on `project`
+    judge_run: int = 0
+    template: int = 0  # the pairwise template that run uses
 
     def ids(self) -> dict[str, int]:
         """Path parameters by name; {user_id} is the annotator member (removable)."""
@@ -54,6 +57,9 @@ class World:
             "export_id": self.export,
             "job_id": self.job,
             "user_id": self.people["annotator_member"].id,
+            "judge_id": self.judge,
+            "run_id": self.judge_run,
+            "template_id": self.template,
             "policy_id": self.policy,
         }
 
@@ -74,6 +80,8 @@ def build_world(password_hash: str) -> World:
     from app.exports.schemas import ExportOptions
     from app.exports.service import request_snapshot
     from app.items.importer import import_rows
+    from app.judges import service as judges
+    from app.judges.schemas import JudgeCreate, JudgeRunCreate
     from app.projects.models import Project, ProjectMember
     from app.projects.schemas import ProjectCreate
     from app.projects.service import create_project
@@ -109,12 +117,30 @@ def build_world(password_hash: str) -> World:
         export, job = request_snapshot(
             s, principals["researcher_member"], project.id, ExportOptions()
         )
+        judge = judges.create_judge(
+            s,
+            principals["admin"],
+            JudgeCreate(
+                name=f"world judge {uuid.uuid4().hex[:8]}",
+                backend="simulated",
+                model="sim",
+                params={"truth": {"metadata_key": "truth"}},
+            ),
+        )
+        run, _ = judges.start_run(
+            s, principals["researcher_member"], project.id, JudgeRunCreate(judge_id=judge.id)
+        )
         policy = create_policy(
             s,
             principals["admin"],
             PolicyCreate(name=f"world-{uuid.uuid4().hex[:6]}", strategy="all_ai"),
         )
-        set_routing(s, principals["admin"], project.id, RoutingSet(policy_id=policy.id))
+        set_routing(
+            s,
+            principals["admin"],
+            project.id,
+            RoutingSet(policy_id=policy.id, judge_ids=[judge.id]),
+        )
         items = list(
             s.scalars(
                 text("SELECT id FROM items WHERE project_id = :p ORDER BY id"), {"p": project.id}
@@ -129,6 +155,9 @@ def build_world(password_hash: str) -> World:
             job=job.id,
             policy=policy.id,
             items=items,
+            judge=judge.id,
+            judge_run=run.id,
+            template=run.template_id,
         )
 
 

@@ -56,8 +56,8 @@ class Annotation(CreatedAt, Base):
     )
     source: Mapped[AnnotationSource] = mapped_column(EnumText(AnnotationSource))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    # Judges arrive with the routing domain; the id is kept so AI votes have an author.
-    judge_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The judge of an AI vote (app/judges): disabled, never deleted, while it has votes.
+    judge_id: Mapped[int | None] = mapped_column(ForeignKey("judges.id", ondelete="RESTRICT"))
     # Stored resolved to response ids (see annotations/payloads.py), never as screen positions.
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     schema_version: Mapped[int] = mapped_column(SmallInteger)

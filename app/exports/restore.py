@@ -155,6 +155,11 @@ def import_raw(
                 f"row {n}: payload or shown_order names an unknown response.", row=n
             ) from None
         assignment_id = None
+        if row["source"] == AnnotationSource.ai:
+            judge = row["judge_id"]
+            found = session.execute(text("SELECT 1 FROM judges WHERE id = :j"), {"j": judge})
+            if found.first() is None:
+                raise Invalid(f"row {n}: judge {judge} is not a judge of this installation.", row=n)
         if row["source"] == AnnotationSource.human:
             user = row["annotator_id"]
             if (

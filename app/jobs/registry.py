@@ -16,7 +16,7 @@ from app.auth.models import ROLE_RANK, Role
 from app.config import get_settings
 from app.jobs.specs import JobSpec
 
-DOMAIN_JOB_MODULES = ("app.items.jobs", "app.exports.jobs", "app.routing.jobs")
+DOMAIN_JOB_MODULES = ("app.items.jobs", "app.exports.jobs", "app.judges.jobs", "app.routing.jobs")
 
 _specs: dict[str, JobSpec] = {}
 _loaded = False

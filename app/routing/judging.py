@@ -89,7 +89,9 @@ def run_and_wait(ctx: JobContext, job_ids: Sequence[int]) -> None:
             time.sleep(WAIT_POLL_S)
 
 
-def unjudged(session: Session, project_id: int, judge_ids: Sequence[int], item_ids: Sequence[int]) -> list[int]:
+def unjudged(
+    session: Session, project_id: int, judge_ids: Sequence[int], item_ids: Sequence[int]
+) -> list[int]:
     """Items that some judge of the pool has no output on yet."""
     missing: set[int] = set()
     for judge_id in judge_ids:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.db import get_engine
 from app.jobs.context import JobContext, JobFailed
+from app.jobs.models import Job
 from app.projects.models import Project
 from app.routing import core, signals
 from app.routing.core import Plan, PolicySpec, Signals
@@ -356,10 +357,22 @@ def run(ctx: JobContext) -> dict[str, Any]:
         held_total = int(s.scalar(_HELD_COUNT, {"pid": pid}) or 0)
         limit = params.get("sample") if dry else params.get("limit")
         ids = list(s.scalars(_HELD, {"pid": pid, "limit": limit or held_total or 1}))
-    if cfg.spec.strategy in SIGNAL_STRATEGIES and cfg.kind != "pairwise":
+        created_by = s.get_one(Job, ctx.job_id).created_by
+    needs_signals = cfg.spec.strategy in SIGNAL_STRATEGIES
+    if needs_signals and cfg.kind != "pairwise":
         raise JobFailed(f"The {cfg.spec.strategy.value} strategy needs a pairwise project.")
     if not ids:
         return {"dry_run": dry, "items": 0, "routed": 0, "note": "no held items"}
+    judged: list[int] = []
+    if needs_signals and cfg.judge_ids:
+        # The judges first: the decision reads their outputs.
+        from app.routing import judging
+
+        with ctx.transaction() as s:
+            missing = judging.unjudged(s, pid, cfg.judge_ids, ids)
+            judged = judging.start_runs(s, pid, cfg.kind, cfg.judge_ids, missing, created_by)
+        ctx.progress(0.02, {"step": "judging", "items": len(missing), "jobs": judged})
+        judging.run_and_wait(ctx, judged)
     ctx.progress(0.05, {"step": "signals", "items": len(ids)})
     p, sig, model = make_plan(ctx, cfg, ids, seed=ctx.job_id)
     # Pacing: this job may spend the share of the available budget that its items are of the
@@ -374,7 +387,18 @@ def run(ctx: JobContext) -> dict[str, Any]:
             result = preview(conn, cfg, p, sig, cap_units, external)
         result["model"] = model
         return result
-    return _commit(ctx, cfg, p, sig, cap_units, model)
+    result = _commit(ctx, cfg, p, sig, cap_units, model)
+    result["judge_jobs"] = judged
+    if not needs_signals and cfg.judge_ids and result["ai_items"]:
+        # Items for AI (or both) get their judgements now, in judge runs of their own.
+        from app.routing import judging
+
+        with ctx.transaction() as s:
+            result["judge_jobs"] = judging.start_runs(
+                s, pid, cfg.kind, cfg.judge_ids, result["ai_items"], created_by
+            )
+    del result["ai_items"]
+    return result
 
 
 def _commit(
@@ -391,6 +415,7 @@ def _commit(
     counts = {d.value: 0 for d in Decision}
     reasons: dict[str, int] = {}
     units_total, skipped = 0, 0
+    ai_items: list[int] = []
     for start in range(0, len(order), CHUNK):
         chunk = order[start : start + CHUNK]
         with ctx.transaction() as s:
@@ -443,6 +468,7 @@ def _commit(
                         "decisions": [r[1].value for r in rows],
                     },
                 )
+            ai_items += [item for item, d, _ in rows if d is not Decision.human]
             for _, d, i in rows:
                 counts[d.value] += 1
                 reasons[p.reason[i]] = reasons.get(p.reason[i], 0) + 1
@@ -458,4 +484,5 @@ def _commit(
         "reserved_cost": float(cfg.human_cost * units_total),
         "note": p.note,
         "model": model,
+        "ai_items": ai_items,
     }

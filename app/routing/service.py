@@ -256,18 +256,16 @@ def set_routing(
 
 
 def _check_judges(session: Session, judge_ids: list[int]) -> None:
-    """Every judge of the pool must exist (once app/judges is there; until then none may)."""
-    if not judge_ids:
-        return
-    exists = session.scalar(text("SELECT to_regclass('judges') IS NOT NULL"))
-    known: set[int] = set()
-    if exists:
-        known = set(
-            session.scalars(text("SELECT id FROM judges WHERE id = ANY(:ids)"), {"ids": judge_ids})
-        )
-    missing = [j for j in judge_ids if j not in known]
+    """Every judge of the pool must exist and be enabled."""
+    from app.judges.models import Judge
+
+    found = {j.id: j for j in session.scalars(select(Judge).where(Judge.id.in_(judge_ids)))}
+    missing = [j for j in judge_ids if j not in found]
     if missing:
         raise Invalid(f"Judges {', '.join(map(str, missing))} do not exist.")
+    disabled = [found[j].name for j in judge_ids if not found[j].enabled]
+    if disabled:
+        raise Invalid(f"Judges {', '.join(disabled)} are disabled; enable them first.")
 
 
 def load_routing(session: Session, project_id: int) -> tuple[ProjectRouting, RoutingPolicyVersion]:
@@ -484,12 +482,9 @@ def after_import(session: Session, project_id: int) -> Job | None:
 
 def judge_summaries(session: Session, judge_ids: list[int]) -> list[dict[str, Any]]:
     """The pool's judges as the routing tab lists them (name, backend, model)."""
+    from app.judges.models import Judge
+
     if not judge_ids:
         return []
-    if not session.scalar(text("SELECT to_regclass('judges') IS NOT NULL")):
-        return [{"id": j, "name": f"judge {j}", "backend": "", "model": ""} for j in judge_ids]
-    rows = session.execute(
-        text("SELECT id, name, backend, model FROM judges WHERE id = ANY(:ids) ORDER BY id"),
-        {"ids": judge_ids},
-    )
-    return [{"id": r[0], "name": r[1], "backend": r[2], "model": r[3]} for r in rows]
+    judges = session.scalars(select(Judge).where(Judge.id.in_(judge_ids)).order_by(Judge.id))
+    return [{"id": j.id, "name": j.name, "backend": j.backend, "model": j.model} for j in judges]

@@ -68,6 +68,9 @@ def add_ai_vote(
     project_id: int, item_id: int, judge_id: int, payload: dict[str, Any], shown: list[int]
 ) -> int:
     """An AI judge's annotation, stored the way routing will store them (response ids)."""
+    from tests.factories import ensure_judge
+
+    ensure_judge(judge_id)
     row = sql(
         "INSERT INTO annotations (project_id, item_id, source, judge_id, payload, schema_version,"
         " shown_order) VALUES (%s, %s, 'ai', %s, %s::jsonb, 1, %s) RETURNING id",

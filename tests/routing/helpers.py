@@ -17,7 +17,13 @@ def rows(n: int, prefix: str = "r") -> list[dict[str, Any]]:
             "external_id": f"{prefix}-{i}",
             "prompt": f"prompt {i}",
             "responses": [{"text": f"answer {i} a"}, {"text": f"answer {i} b, longer"}],
-            "metadata": {"safety": CATEGORIES[i % 3], "n": i},
+            # `truth` is what the simulated judge reads: the first response is better on even
+            # items, the second on odd ones.
+            "metadata": {
+                "safety": CATEGORIES[i % 3],
+                "n": i,
+                "truth": {"choice": "a" if i % 2 == 0 else "b"},
+            },
         }
         for i in range(n)
     ]
@@ -41,6 +47,7 @@ def routed_project(
     policy_id: int,
     items: int = 0,
     members: tuple[Actor, ...] = (),
+    judge_ids: tuple[int, ...] = (),
     **settings: Any,
 ) -> int:
     r = researcher.client.post(
@@ -48,7 +55,10 @@ def routed_project(
     )
     assert r.status_code == 201, r.text
     pid = int(r.json()["id"])
-    r = admin.client.put(f"/api/v1/projects/{pid}/routing", json={"policy_id": policy_id})
+    r = admin.client.put(
+        f"/api/v1/projects/{pid}/routing",
+        json={"policy_id": policy_id, "judge_ids": list(judge_ids)},
+    )
     assert r.status_code == 200, r.text
     for m in members:
         r = researcher.client.post(f"/api/v1/projects/{pid}/members", json={"user_id": m.id})

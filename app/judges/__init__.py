@@ -1,0 +1,1 @@
+"""LLM judges: configuration, prompt templates, runs as jobs, parsing per kind, metrics."""
