@@ -338,12 +338,16 @@ def speed(items: int, server: str) -> None:
         conn.execute(f'CREATE DATABASE "{scratch}"')
     try:
         os.environ["TANDEM_DATABASE_URL"] = url
+        from sqlalchemy import text
+
         from app.auth.models import Role, User
         from app.auth.service import Principal
         from app.db import session_scope
         from app.items.importer import import_rows
         from app.jobs import runner
-        from app.jobs import service as jobs
+        from app.jobs.models import Job
+        from app.judges.schemas import JudgeCreate
+        from app.judges.service import create_judge, resolve_template
         from app.migrate import upgrade_head
         from app.projects.models import Project
         from app.projects.schemas import ProjectCreate
@@ -354,6 +358,12 @@ def speed(items: int, server: str) -> None:
 
         upgrade_head()
         world = generate_world(WorldConfig(size=items, seed=1))
+        import json
+        import tempfile
+
+        truth_file = Path(tempfile.mkdtemp()) / "truth.jsonl"
+        truth_file.write_text("".join(json.dumps(t.to_json()) + "\n" for t in world.truths))
+        prob, inconsistent = judge(world, 0)
         print(f"\nroute job speed ({items} held items, one job, judging excluded):")
         for strategy, params in (
             ("random", {"fraction": 0.3}),
@@ -379,20 +389,68 @@ def speed(items: int, server: str) -> None:
                         audit_fraction=0.05,
                     ),
                 )
-                set_routing(s, admin, project.id, RoutingSet(policy_id=policy.id))
+                pool = []
+                if strategy == "uncertainty":
+                    judge_row = create_judge(
+                        s,
+                        admin,
+                        JudgeCreate(
+                            name="sim",
+                            backend="simulated",
+                            model="sim",
+                            params={"truth": {"file": str(truth_file)}, "accuracy": 0.8},
+                        ),
+                    )
+                    pool = [judge_row.id]
+                set_routing(s, admin, project.id, RoutingSet(policy_id=policy.id, judge_ids=pool))
                 import_rows(s, s.get_one(Project, project.id), enumerate(world.items, 1))
-                job = jobs.enqueue(s, ROUTE, {"project_id": project.id}, project_id=project.id)
+                project_id = project.id
+                if pool:
+                    # The judge's outputs stored beforehand (not timed; a judge run of 10,000
+                    # items takes minutes here): the simulated backend's answers in both orders,
+                    # as a judge run stores them. The route job reads them.
+                    template = resolve_template(s, "pairwise", None)
+                    s.execute(
+                        text(
+                            "INSERT INTO judge_outputs (project_id, item_id, judge_id, template_id,"
+                            " status, model, raw, probability, consistent, tokens_in, tokens_out,"
+                            " latency_s, cost) SELECT :pid, i.id, :jid, :tid, 'parsed', 'sim',"
+                            " '[]', p.prob, p.consistent, 0, 0, 0, 0"
+                            " FROM unnest(CAST(:ext AS text[]), CAST(:prob AS float8[]),"
+                            " CAST(:con AS boolean[])) AS p(ext, prob, consistent)"
+                            " JOIN items i ON i.project_id = :pid AND i.external_id = p.ext"
+                        ),
+                        {
+                            "pid": project_id,
+                            "jid": pool[0],
+                            "tid": template.id,
+                            "ext": [row["external_id"] for row in world.items],
+                            "prob": [float(x) for x in prob],
+                            "con": [not bool(x) for x in inconsistent],
+                        },
+                    )
+            with session_scope() as s:
+                # The job row alone (no broker here): run_job below runs it.
+                job = Job(
+                    kind=ROUTE.kind,
+                    params={"project_id": project_id},
+                    project_id=project_id,
+                    queue="default",
+                    max_attempts=1,
+                    time_limit_s=3600,
+                )
+                s.add(job)
+                s.flush()
                 job_id = job.id
             t0 = time.perf_counter()
             outcome = runner.run_job(job_id)
             wall = time.perf_counter() - t0
             with session_scope() as s:
-                from app.jobs.models import Job
-
                 result = s.get_one(Job, job_id).result or {}
             print(
                 f"  {strategy:<12} {outcome}: {result.get('routed')} items in {wall:.2f} s"
-                f" = {items / wall:,.0f} items/s; {result.get('counts')}"
+                f" = {items / wall:,.0f} items/s (decide {result.get('seconds', {}).get('decide')} s,"
+                f" write {result.get('seconds', {}).get('write')} s); {result.get('counts')}"
             )
     finally:
         from app.db import get_engine
@@ -411,10 +469,12 @@ def main() -> int:
     ap.add_argument("--world-seed", type=int, default=1)
     ap.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--no-db", action="store_true", help="skip the route job's speed")
+    ap.add_argument("--speed-only", action="store_true", help="only the route job's speed")
     args = ap.parse_args()
     print(f"{os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.1f}", flush=True)
     start = time.perf_counter()
-    simulate(args.items, args.seeds, args.world_seed)
+    if not args.speed_only:
+        simulate(args.items, args.seeds, args.world_seed)
     if not args.no_db:
         speed(args.items, args.server)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")

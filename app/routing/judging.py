@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app.jobs import service as jobs
@@ -21,7 +21,7 @@ from app.jobs.context import JobContext, JobFailed
 from app.jobs.models import Job, JobStatus
 from app.judges.jobs import RUN
 from app.judges.models import Judge, JudgeRun
-from app.judges.service import item_judgements, resolve_template
+from app.judges.service import resolve_template
 
 WAIT_POLL_S = 1.0
 
@@ -89,12 +89,23 @@ def run_and_wait(ctx: JobContext, job_ids: Sequence[int]) -> None:
             time.sleep(WAIT_POLL_S)
 
 
-def unjudged(
-    session: Session, project_id: int, judge_ids: Sequence[int], item_ids: Sequence[int]
-) -> list[int]:
-    """Items that some judge of the pool has no output on yet."""
-    missing: set[int] = set()
-    for judge_id in judge_ids:
-        done = {j.item_id for j in item_judgements(session, project_id, judge_id, item_ids)}
-        missing |= set(item_ids) - done
-    return sorted(missing)
+_UNJUDGED = text(
+    """
+    SELECT t.id FROM unnest(CAST(:ids AS bigint[])) AS t(id)
+    WHERE EXISTS (
+        SELECT 1 FROM unnest(CAST(:judges AS bigint[])) AS j(id)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM judge_outputs o WHERE o.item_id = t.id AND o.judge_id = j.id
+        )
+    )
+    ORDER BY t.id
+    """
+)
+
+
+def unjudged(session: Session, judge_ids: Sequence[int], item_ids: Sequence[int]) -> list[int]:
+    """Items that some judge of the pool has no output on yet (any template version)."""
+    if not judge_ids or not item_ids:
+        return []
+    found = session.scalars(_UNJUDGED, {"ids": list(item_ids), "judges": list(judge_ids)})
+    return list(found)

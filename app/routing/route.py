@@ -10,6 +10,7 @@ A re-delivered job simply finds fewer held items: what committed stays decided.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,7 +36,7 @@ from app.routing.models import (
 from app.routing.schemas import LearnedParams, parse_params
 from app.routing.service import SIGNAL_STRATEGIES, reconcile, reserve_items
 
-CHUNK = 2000
+CHUNK = 5000
 EXAMPLES = 20
 # Human-human agreement assumed before a project has any (the seeds' figure for real
 # pairwise preference data); used only for the dry run's accuracy estimate.
@@ -283,8 +284,9 @@ def _store_model(ctx: JobContext | None, cfg: Config, fitted: Any) -> int:
 def make_plan(
     ctx: JobContext | None, cfg: Config, ids: list[int], seed: int
 ) -> tuple[Plan, Signals, dict[str, Any] | None]:
+    learned_strategy = cfg.spec.strategy is Strategy.learned
     with get_engine().connect() as conn, conn.begin():
-        sig, texts = signals.read(conn, ids, cfg.judge_ids)
+        sig, texts = signals.read(conn, ids, cfg.judge_ids, texts=learned_strategy)
     gain, note, model = None, "", None
     if cfg.spec.strategy is Strategy.learned:
         gain, note, model = learned_gain(ctx, cfg, sig, texts)
@@ -369,12 +371,14 @@ def run(ctx: JobContext) -> dict[str, Any]:
         from app.routing import judging
 
         with ctx.transaction() as s:
-            missing = judging.unjudged(s, pid, cfg.judge_ids, ids)
+            missing = judging.unjudged(s, cfg.judge_ids, ids)
             judged = judging.start_runs(s, pid, cfg.kind, cfg.judge_ids, missing, created_by)
         ctx.progress(0.02, {"step": "judging", "items": len(missing), "jobs": judged})
         judging.run_and_wait(ctx, judged)
     ctx.progress(0.05, {"step": "signals", "items": len(ids)})
+    started = time.perf_counter()
     p, sig, model = make_plan(ctx, cfg, ids, seed=ctx.job_id)
+    planned = time.perf_counter()
     # Pacing: this job may spend the share of the available budget that its items are of the
     # held ones, so routing part of the items leaves the rest their part.
     share = len(ids) / max(held_total, 1)
@@ -388,6 +392,11 @@ def run(ctx: JobContext) -> dict[str, Any]:
         result["model"] = model
         return result
     result = _commit(ctx, cfg, p, sig, cap_units, model)
+    # Seconds spent deciding (signals, features, plan) and writing (decisions, ledger, release).
+    result["seconds"] = {
+        "decide": round(planned - started, 3),
+        "write": round(time.perf_counter() - planned, 3),
+    }
     result["judge_jobs"] = judged
     if not needs_signals and cfg.judge_ids and result["ai_items"]:
         # Items for AI (or both) get their judgements now, in judge runs of their own.

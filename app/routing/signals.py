@@ -18,14 +18,16 @@ from sqlalchemy import Connection, text
 
 from app.routing.core import Signals
 
-_ITEMS = text(
+_ITEMS = text("SELECT i.id, i.external_id, i.metadata FROM items i WHERE i.id = ANY(:ids)")
+# Only the learned router reads texts.
+_TEXTS = text(
     """
-    SELECT i.id, i.external_id, i.metadata, i.prompt,
-           (SELECT array_agg(r.id ORDER BY r.position) FROM responses r WHERE r.item_id = i.id),
-           (SELECT array_agg(r.text ORDER BY r.position) FROM responses r WHERE r.item_id = i.id)
-    FROM items i WHERE i.id = ANY(:ids)
+    SELECT i.id, i.prompt, array_agg(r.text ORDER BY r.position)
+    FROM items i JOIN responses r ON r.item_id = i.id
+    WHERE i.id = ANY(:ids) GROUP BY i.id
     """
 )
+
 
 # Each pool judge's latest output per item (the newest template version it judged it with),
 # as app.judges stores it: P(first imported response better) and whether both orders agreed.
@@ -50,7 +52,7 @@ class ItemTexts:
 
 
 def read(
-    conn: Connection, item_ids: Sequence[int], judge_ids: Sequence[int]
+    conn: Connection, item_ids: Sequence[int], judge_ids: Sequence[int], texts: bool = True
 ) -> tuple[Signals, ItemTexts]:
     """Signals for `item_ids` (in that order) from the judge pool's AI annotations."""
     rows = {r[0]: r for r in conn.execute(_ITEMS, {"ids": list(item_ids)})}
@@ -89,9 +91,11 @@ def read(
         swap_inconsistent=inconsistent,
         disagreement=disagreement,
     )
-    texts = ItemTexts(
+    found: dict[int, tuple[str, list[str]]] = {}
+    if texts:
+        found = {r[0]: (r[1], list(r[2])) for r in conn.execute(_TEXTS, {"ids": ids})}
+    return signals, ItemTexts(
         external_ids=[rows[i][1] for i in ids],
-        prompts=[rows[i][3] for i in ids],
-        responses=[list(rows[i][5] or []) for i in ids],
+        prompts=[found[i][0] for i in ids] if texts else [],
+        responses=[found[i][1] for i in ids] if texts else [],
     )
-    return signals, texts
