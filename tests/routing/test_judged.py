@@ -139,3 +139,47 @@ def test_the_learned_router_falls_back_then_trains_on_dual_labelled_items(
         )
     )
     assert got["moderate"] > got["none"] + 0.1
+
+
+def test_an_item_routed_both_is_counted_once_per_source_in_exports(
+    admin: Actor, researcher: Actor, make_user: Callable[..., Actor]
+) -> None:
+    import json
+
+    a, b = make_user("annotator"), make_user("annotator")
+    judge = simulated(admin)
+    p = policy(
+        admin,
+        "rules",
+        human_budget=1000,
+        params={"rules": [{"key": "safety", "values": ["mild"], "route": "both"}]},
+    )
+    pid = routed_project(
+        admin, researcher, p["id"], items=6, members=(a, b), judge_ids=(judge["id"],), overlap=2
+    )
+    result = route(researcher, pid)
+    assert result["counts"] == {"human": 0, "ai": 4, "both": 2}
+    for job_id in result["judge_jobs"]:
+        runner.run_job(job_id)
+    # Both annotators label the two items routed both; re-running the judges adds nothing.
+    assert _annotate_all(a, pid, lambda n: True) == 2
+    assert _annotate_all(b, pid, lambda n: True) == 2
+    again = researcher.client.post(
+        f"/api/v1/projects/{pid}/judge-runs", json={"judge_id": judge["id"], "items": "all"}
+    )
+    runner.run_job(again.json()["job_id"])
+    r = researcher.client.get(
+        f"/api/v1/projects/{pid}/export", params={"schema": "raw", "format": "jsonl"}
+    )
+    assert r.status_code == 200, r.text
+    rows_out = [json.loads(line) for line in r.text.splitlines() if line]
+    per_item: dict[int, list[str]] = {}
+    for row in rows_out:
+        per_item.setdefault(row["item_id"], []).append(row["source"])
+    both = {i for (i,) in sql("SELECT item_id FROM routing_decisions WHERE decision = 'both'")}
+    for item_id, sources in per_item.items():
+        if item_id in both:
+            assert sorted(sources) == ["ai", "human", "human"]
+        else:
+            assert sources == ["ai"]
+    assert len(per_item) == 6
