@@ -258,7 +258,9 @@ def _project_routing_page(
             "reasons": _reasons(session, project.id) if routing else [],
             "preview": preview,
             "policies": policies,
-            "judges": service.judge_summaries(session, routing.judge_ids if routing else []),
+            "judges": service.judge_summaries(
+                session, routing.judge_ids if routing else [], project.id
+            ),
             "error": error,
             "notice": NOTICES.get(request.query_params.get("notice", ""), ""),
         },

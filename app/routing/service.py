@@ -480,11 +480,67 @@ def after_import(session: Session, project_id: int) -> Job | None:
     return jobs.enqueue(session, ROUTE, {"project_id": project_id}, project_id=project_id)
 
 
-def judge_summaries(session: Session, judge_ids: list[int]) -> list[dict[str, Any]]:
-    """The pool's judges as the routing tab lists them (name, backend, model)."""
+_JUDGE_STATS = text(
+    """
+    WITH o AS (
+        SELECT DISTINCT ON (o.item_id, o.judge_id) o.item_id, o.judge_id, o.probability,
+               o.consistent
+        FROM judge_outputs o
+        WHERE o.project_id = :pid AND o.judge_id = ANY(:judges)
+        ORDER BY o.item_id, o.judge_id, o.template_id DESC
+    ), h AS (
+        SELECT a.item_id,
+               count(*) FILTER (WHERE (a.payload->>'preferred')::bigint = r.id) AS first,
+               count(*) FILTER (WHERE (a.payload->>'preferred')::bigint <> r.id) AS second
+        FROM annotations a JOIN responses r ON r.item_id = a.item_id AND r.position = 0
+        WHERE a.project_id = :pid AND a.source = 'human'
+        GROUP BY a.item_id
+    ), l AS (
+        SELECT r.item_id, sum(CASE WHEN r.position = 0 THEN length(r.text) ELSE 0 END) AS a,
+               sum(CASE WHEN r.position = 1 THEN length(r.text) ELSE 0 END) AS b
+        FROM responses r JOIN o ON o.item_id = r.item_id GROUP BY r.item_id
+    )
+    SELECT o.judge_id, count(*),
+           avg(o.consistent::int),
+           avg(((o.probability > 0.5) = (h.first > h.second))::int)
+               FILTER (WHERE h.first <> h.second AND o.probability <> 0.5),
+           count(*) FILTER (WHERE h.first <> h.second AND o.probability <> 0.5),
+           avg(((o.probability > 0.5) = (l.a > l.b))::int)
+               FILTER (WHERE o.probability <> 0.5 AND l.a <> l.b)
+    FROM o LEFT JOIN h ON h.item_id = o.item_id LEFT JOIN l ON l.item_id = o.item_id
+    GROUP BY o.judge_id
+    """
+)
+
+
+def judge_summaries(
+    session: Session, judge_ids: list[int], project_id: int | None = None
+) -> list[dict[str, Any]]:
+    """The pool's judges as the routing tab lists them: name, backend, model and, on this
+    project, outputs, swap consistency, agreement with the human majority, longer-wins share."""
     from app.judges.models import Judge
 
     if not judge_ids:
         return []
-    judges = session.scalars(select(Judge).where(Judge.id.in_(judge_ids)).order_by(Judge.id))
-    return [{"id": j.id, "name": j.name, "backend": j.backend, "model": j.model} for j in judges]
+    stats: dict[int, Any] = {}
+    if project_id is not None:
+        stats = {
+            r[0]: r for r in session.execute(_JUDGE_STATS, {"pid": project_id, "judges": judge_ids})
+        }
+    out = []
+    for j in session.scalars(select(Judge).where(Judge.id.in_(judge_ids)).order_by(Judge.id)):
+        row = stats.get(j.id)
+        out.append(
+            {
+                "id": j.id,
+                "name": j.name,
+                "backend": j.backend,
+                "model": j.model,
+                "judged": int(row[1]) if row else 0,
+                "consistency": None if row is None or row[2] is None else float(row[2]),
+                "agreement": None if row is None or row[3] is None else float(row[3]),
+                "agreement_n": int(row[4]) if row else 0,
+                "longer_wins": None if row is None or row[5] is None else float(row[5]),
+            }
+        )
+    return out

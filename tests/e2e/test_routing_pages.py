@@ -8,6 +8,7 @@ from typing import Any
 from app.jobs import runner
 from tests.e2e.conftest import PHONE, Browsing
 from tests.helpers import PASSWORD, Actor, sql
+from tests.judges.helpers import simulated
 from tests.routing.helpers import rows
 
 
@@ -20,7 +21,10 @@ def _no_sideways_scroll(page: Any) -> None:
 
 
 def _run_queued_route_jobs() -> None:
-    for (job_id,) in sql("SELECT id FROM jobs WHERE kind = 'routing.route' AND status = 'queued'"):
+    for (job_id,) in sql(
+        "SELECT id FROM jobs WHERE kind IN ('routing.route', 'judges.run') AND status = 'queued'"
+        " ORDER BY id"
+    ):
         runner.run_job(job_id)
 
 
@@ -62,6 +66,8 @@ def test_admin_defines_attaches_previews_and_runs_routing(
     b.goto(f"/projects/{pid}")
     page.get_by_test_id("routing-tab").click()
     page.get_by_test_id("no-routing").wait_for()
+    judge = simulated(admin, name="sim judge")
+    page.get_by_test_id("attach-judges").fill(str(judge["id"]))
     page.get_by_test_id("attach-save").click()
     page.get_by_test_id("notice").filter(has_text="Routing saved").wait_for()
     researcher.client.post(f"/api/v1/projects/{pid}/items", json=rows(30))
@@ -85,6 +91,10 @@ def test_admin_defines_attaches_previews_and_runs_routing(
     assert page.get_by_test_id("held-items").inner_text() == "0"
     assert "rule:1" in page.get_by_test_id("reason-table").inner_text()
     assert "40" in page.get_by_test_id("budget-line").inner_text()
+    _run_queued_route_jobs()  # the judge run for the items routed ai or both
+    page.reload()
+    assert "sim judge" in page.get_by_test_id("judge-list").inner_text()
+    assert "20" in page.get_by_test_id("judge-list").inner_text()
     b.screenshot("routing-project")
     _no_sideways_scroll(page)
     b.watch.assert_clean(page)
