@@ -60,6 +60,8 @@ BUDGETS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
 STRATEGIES = ("all_ai", "random", "uncertainty", "learned", "all_human")
 JUDGE_ACCURACY = {"none": 0.82, "mild": 0.7, "moderate": 0.55}
 LEARNED_AUDIT = 0.02
+POSITION_BIAS, LENGTH_BIAS = 0.7, 0.5
+CONFIDENCE_SURE, CONFIDENCE_UNSURE = 0.86, 0.8
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 9: 2.262}
 
 
@@ -80,9 +82,10 @@ def judge(world: Any, seed: int) -> tuple[np.ndarray, np.ndarray]:
             truth=TruthSource(metadata_key="truth"),
             seed=seed,
             accuracy=AccuracyTable(by="safety", accuracy=JUDGE_ACCURACY),
-            position_bias=0.7,
-            confidence_sure=0.86,
-            confidence_unsure=0.8,
+            position_bias=POSITION_BIAS,
+            length_bias=LENGTH_BIAS,
+            confidence_sure=CONFIDENCE_SURE,
+            confidence_unsure=CONFIDENCE_UNSURE,
         ),
     )
     requests = []

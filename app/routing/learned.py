@@ -39,6 +39,8 @@ BASE_FEATURES = (
     "log_chars_first",
     "log_chars_second",
     "abs_log_length_ratio",
+    # +1 when the judge prefers the longer response, -1 the shorter, 0 neither: length bias.
+    "judge_prefers_longer",
 )
 
 
@@ -104,6 +106,9 @@ def features(
         x[i, 5] = math.log1p(first)
         x[i, 6] = math.log1p(second)
         x[i, 7] = abs(x[i, 5] - x[i, 6])
+        p = signals.prob_first[i]
+        if first != second and not math.isnan(p) and p != 0.5:
+            x[i, 8] = 1.0 if (p > 0.5) == (first > second) else -1.0
     cats = np.zeros((n, len(spec.categories)))
     column = {c: k for k, c in enumerate(spec.categories)}
     for i, meta in enumerate(signals.metadata):
