@@ -324,7 +324,9 @@ def preview(
         for i in _order(p, len(final))[:EXAMPLES]
     ]
     units_used = human_items * cfg.spec.human_overlap
+    ai_items = [int(sig.item_ids[i]) for i, d in enumerate(final) if d is not Decision.human]
     return {
+        "ai_cost_estimate": round(ai_cost(conn, cfg, ai_items), 6),
         "dry_run": True,
         "items": len(final),
         "counts": counts,
@@ -336,6 +338,33 @@ def preview(
         "examples": examples,
         "note": p.note,
     }
+
+
+_JUDGE_COST = text(
+    """
+    SELECT j.id, (j.costs->>'per_call')::float8,
+           (SELECT avg(o.cost) FROM judge_outputs o
+            WHERE o.judge_id = j.id AND o.project_id = :pid) AS mean_cost,
+           (SELECT count(*) FROM judge_outputs o
+            WHERE o.judge_id = j.id AND o.item_id = ANY(:items)) AS already
+    FROM judges j WHERE j.id = ANY(:judges)
+    """
+)
+
+
+def ai_cost(conn: Connection, cfg: Config, ai_items: list[int]) -> float:
+    """What judging the items for AI would cost, in the judges' own cost units: per judge, the
+    mean cost of its outputs on the project (else two calls at its per-call cost: both orders),
+    times the items it has not judged yet."""
+    if not cfg.judge_ids or not ai_items:
+        return 0.0
+    total = 0.0
+    for _, per_call, mean_cost, already in conn.execute(
+        _JUDGE_COST, {"pid": cfg.project_id, "items": ai_items, "judges": list(cfg.judge_ids)}
+    ):
+        each = float(mean_cost) if mean_cost is not None else 2 * float(per_call or 0)
+        total += each * max(0, len(ai_items) - int(already))
+    return total
 
 
 def _maybe(x: float) -> float | None:

@@ -149,6 +149,7 @@ def test_a_dry_run_previews_and_changes_nothing(admin: Actor, researcher: Actor)
     assert preview["dry_run"] is True
     assert preview["counts"] == {"human": 4, "ai": 8, "both": 0}
     assert preview["human_cost"] == 4.0
+    assert preview["ai_cost_estimate"] == 0  # no judges in the pool
     assert 0 < preview["predicted_accuracy"] <= 1
     assert preview["examples"][0]["decision"] == "human"
     assert {e["reason"] for e in preview["examples"]} >= {"rule:1", "over_budget"}

@@ -52,6 +52,9 @@ def test_rules_judge_the_items_for_ai_after_deciding(admin: Actor, researcher: A
         params={"rules": [{"key": "safety", "values": ["moderate"], "route": "human"}]},
     )
     pid = routed_project(admin, researcher, p["id"], items=9, judge_ids=(judge["id"],))
+    preview = route(researcher, pid, dry_run=True)
+    # Six items for AI, two calls each (both orders) at the judge's 0.001 per call.
+    assert preview["ai_cost_estimate"] == 0.012
     result = route(researcher, pid)
     [job_id] = result["judge_jobs"]
     runner.run_job(job_id)
