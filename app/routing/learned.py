@@ -41,6 +41,9 @@ BASE_FEATURES = (
     "abs_log_length_ratio",
     # +1 when the judge prefers the longer response, -1 the shorter, 0 neither: length bias.
     "judge_prefers_longer",
+    # The uncertainty router's own score, max(1 - margin, swap): a max a linear model cannot
+    # build from its parts.
+    "uncertainty",
 )
 
 
@@ -109,6 +112,7 @@ def features(
         p = signals.prob_first[i]
         if first != second and not math.isnan(p) and p != 0.5:
             x[i, 8] = 1.0 if (p > 0.5) == (first > second) else -1.0
+    x[:, 9] = np.maximum(1.0 - x[:, 0], x[:, 1])
     cats = np.zeros((n, len(spec.categories)))
     column = {c: k for k, c in enumerate(spec.categories)}
     for i, meta in enumerate(signals.metadata):
