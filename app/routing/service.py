@@ -9,10 +9,10 @@ every route job and on every budget read.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import func, select, text
+from sqlalchemy import CursorResult, func, select, text
 from sqlalchemy.orm import Session
 
 from app.audit.service import record
@@ -359,12 +359,14 @@ def reconcile(session: Session, project_id: int) -> BudgetOut:
     budget = session.get(RoutingBudget, project_id, with_for_update=True, populate_existing=True)
     if budget is None:
         raise NoRouting(f"Project {project_id} has no routing budget; PUT a routing policy first.")
-    session.execute(_RECONCILE_DECISIONS, {"pid": project_id})
+    settled = cast("CursorResult[Any]", session.execute(_RECONCILE_DECISIONS, {"pid": project_id}))
     reserved, spent = session.execute(_LEDGER_SUMS, {"pid": project_id}).one()
-    budget.reserved, budget.spent = Decimal(reserved), Decimal(spent)
-    budget.reconciled_at = func.now()
-    session.flush()
-    session.refresh(budget)
+    # Written only when something moved: a read that finds nothing new changes nothing.
+    if settled.rowcount or (budget.reserved, budget.spent) != (reserved, spent):
+        budget.reserved, budget.spent = Decimal(reserved), Decimal(spent)
+        budget.reconciled_at = func.now()
+        session.flush()
+        session.refresh(budget)
     return _budget_out(budget)
 
 
