@@ -130,3 +130,10 @@ def sentence(errors: list[dict[str, Any]], skip: tuple[str, ...] = ()) -> str:
     tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     text = f"{where}: {first['msg']}" if where else str(first["msg"])
     return text + tail
+
+
+class JobsRunning(Conflict):
+    """A queued or running job still works on what the request would remove: wait for it to
+    end (or cancel it) and try again."""
+
+    code = "jobs_running"

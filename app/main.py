@@ -17,11 +17,14 @@ from app.auth.pages import router as auth_pages
 from app.bodylimit import BodySizeLimit
 from app.config import get_settings
 from app.exports.api import router as exports_router
+from app.exports.pages import router as exports_pages
 from app.health.api import router as health_router
 from app.health.metrics import MetricsMiddleware
 from app.http_errors import UnexpectedErrors, install_error_handlers
 from app.items.api import router as items_router
+from app.items.pages import router as items_pages
 from app.jobs.api import router as jobs_router
+from app.jobs.pages import router as jobs_pages
 from app.judges.api import router as judges_router
 from app.openapi import install_openapi
 from app.projects.api import router as projects_router
@@ -62,6 +65,9 @@ def create_app() -> FastAPI:
         projects_pages,
         annotate_pages,
         annotate_data_router,
+        exports_pages,
+        items_pages,
+        jobs_pages,
         routing_pages,
     ):
         app.include_router(router)

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.config import get_settings
@@ -266,3 +266,37 @@ def cleanup(session: Session) -> list[Path]:
         shutil.rmtree(path, ignore_errors=True)
         log.info("storage cleanup: removed %s", path)
     return removed
+
+
+def remove_record_folders(area: Area, key: int) -> None:
+    """Remove every folder of one record (published or not), once its row is gone: what a
+    deleted export leaves. Folders a still-running attempt creates later are left to cleanup."""
+    root = data_dir() / area.name
+    if not root.is_dir():
+        return
+    prefix = f"{key}-"
+    for entry in root.iterdir():
+        m = _ATTEMPT_NAME.match(entry.name)
+        if m and entry.name.startswith(prefix) and int(m[1]) == key:
+            shutil.rmtree(entry, ignore_errors=True)
+            log.info("removed %s", entry)
+
+
+_AFTER_COMMIT = "tandem_storage_after_commit"
+
+
+def remove_after_commit(session: Session, area: Area, key: int) -> None:
+    """Remove a record's folders once the transaction deleting its row commits (never before:
+    a rolled-back delete keeps its files)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append((area, key))
+
+
+@event.listens_for(Session, "after_commit")
+def _remove_after_commit(session: Session) -> None:
+    for area_, key in session.info.pop(_AFTER_COMMIT, ()):
+        remove_record_folders(area_, key)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_removals(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)

@@ -93,6 +93,10 @@ API: dict[str, Rule] = {
         (401, 401, 403, 403, 404, 204, 204)
     ),
     "GET /api/v1/projects/{project_id}/progress": Rule(MEMBERS),
+    "POST /api/v1/projects/{project_id}/archive": Rule((401, 401, 403, 403, 404, 200, 200)),
+    "POST /api/v1/projects/{project_id}/unarchive": Rule((401, 401, 403, 403, 404, 200, 200)),
+    # Admins only; the world's export job is still queued, so even they are refused (409).
+    "DELETE /api/v1/projects/{project_id}": Rule((401, 401, 403, 403, 403, 403, 409)),
     "POST /api/v1/projects/{project_id}/items": Rule(
         (401, 401, 403, 403, 404, 201, 201), rows_body
     ),
@@ -110,6 +114,7 @@ API: dict[str, Rule] = {
     # Its owner (researcher_member) or an admin may cancel it.
     "POST /api/v1/jobs/{job_id}/cancel": Rule((401, 401, 404, 404, 404, 200, 200)),
     "GET /api/v1/projects/{project_id}/export": Rule(RESEARCHER_MEMBERS),
+    "GET /api/v1/projects/{project_id}/export/preview": Rule(RESEARCHER_MEMBERS),
     "POST /api/v1/projects/{project_id}/exports": Rule(
         (401, 401, 403, 403, 404, 202, 202), lambda w: {"schema": "raw"}
     ),
@@ -123,6 +128,10 @@ API: dict[str, Rule] = {
         (401, 401, 403, 403, 404, 409, 409)
     ),
     "GET /api/v1/projects/{project_id}/exports/{export_id}/card": Rule(
+        (401, 401, 403, 403, 404, 409, 409)
+    ),
+    # Refused while its job runs: the world's export is still queued.
+    "DELETE /api/v1/projects/{project_id}/exports/{export_id}": Rule(
         (401, 401, 403, 403, 404, 409, 409)
     ),
     # Judges and templates: admins write them, researchers read them (to run them).
@@ -190,6 +199,7 @@ class Page:
 LOGGED_IN = (303, 303, 200, 200, 200, 200, 200)
 PAGE_MEMBERS = (303, 303, 404, 200, 404, 200, 200)
 FORM_RESEARCHER_MEMBERS = (303, 303, 403, 403, 404, 303, 303)
+PAGE_RESEARCHER_MEMBERS = (303, 303, 403, 403, 404, 200, 200)
 
 PAGES: dict[str, Page] = {
     "GET /login": Page((200, 200, 303, 303, 303, 303, 303), public=True),
@@ -215,6 +225,25 @@ PAGES: dict[str, Page] = {
         FORM_RESEARCHER_MEMBERS, form=lambda w: {}
     ),
     "GET /projects/{project_id}/annotate": Page(PAGE_MEMBERS),
+    "GET /projects/{project_id}/exports": Page(PAGE_RESEARCHER_MEMBERS),
+    "POST /projects/{project_id}/exports": Page(
+        FORM_RESEARCHER_MEMBERS, form=lambda w: {"schema": "raw"}
+    ),
+    # The world's export is still queued: deleting it is refused (409) until its job ends.
+    "POST /projects/{project_id}/exports/{export_id}/delete": Page(
+        (303, 303, 403, 403, 404, 409, 409), form=lambda w: {}
+    ),
+    "GET /projects/{project_id}/items": Page(PAGE_RESEARCHER_MEMBERS),
+    "GET /projects/{project_id}/items/{item_id}": Page(PAGE_RESEARCHER_MEMBERS),
+    "GET /jobs": Page((303, 303, 403, 403, 200, 200, 200)),
+    # The API's rule: the world's export job is its creator's (researcher_member) or an admin's.
+    "POST /jobs/{job_id}/cancel": Page((303, 303, 404, 404, 404, 303, 303), form=lambda w: {}),
+    "POST /projects/{project_id}/archive": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
+    "POST /projects/{project_id}/unarchive": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
+    # Admins only, with the name typed again; the world's queued export job refuses it (409).
+    "POST /projects/{project_id}/delete": Page(
+        (303, 303, 403, 403, 403, 403, 409), form=lambda w: {"confirm_name": "world"}
+    ),
     # The workspace's JSON call: cookie and X-CSRF-Token header, answers like the API.
     "POST /projects/{project_id}/annotate/next": Page((401, 401, 404, 200, 404, 200, 200)),
     "GET /admin/routing": Page((303, 303, 403, 403, 403, 403, 200)),

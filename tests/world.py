@@ -57,6 +57,7 @@ class World:
             "export_id": self.export,
             "job_id": self.job,
             "user_id": self.people["annotator_member"].id,
+            "item_id": self.items[0],
             "judge_id": self.judge,
             "run_id": self.judge_run,
             "template_id": self.template,

@@ -23,8 +23,9 @@ from app.annotations import gold
 from app.annotations.payloads import SCHEMA_VERSION, TaskContext, parse, resolve
 from app.assignments.errors import AssignmentClosed, NotYourAssignment, SubmissionIdReused
 from app.assignments.models import AssignmentStatus
+from app.auth.models import Role
 from app.auth.service import Principal
-from app.errors import NotFound
+from app.errors import Conflict, NotFound
 from app.projects.errors import NotAMember
 from app.projects.rules import TaskRules
 
@@ -116,7 +117,8 @@ _TASK = text(
 _PROJECT_AND_LOCK = text(
     f"""
     SELECT {TaskRules.COLUMNS},
-           pg_advisory_xact_lock(hashtextextended('tandem-claim:' || p.id || ':' || :uid, 0))
+           pg_advisory_xact_lock(hashtextextended('tandem-claim:' || p.id || ':' || :uid, 0)),
+           p.archived_at IS NOT NULL AS archived
     FROM projects p
     WHERE p.id = :pid AND (:admin OR EXISTS (
         SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = :uid
@@ -152,6 +154,11 @@ def next_task(session: Session, principal: Principal, project_id: int) -> dict[s
     ).one_or_none()
     if found is None:
         raise NotFound(f"Project {project_id} does not exist or you are not a member of it.")
+    if found.archived:
+        # Hidden from annotators (as projects.service.visible_to); closed to everyone else.
+        if not principal.has_role(Role.researcher):
+            raise NotFound(f"Project {project_id} does not exist or you are not a member of it.")
+        raise Conflict(f"Project {project_id} is archived: unarchive it to hand out tasks.")
     project = TaskRules.from_row(found)
     params = {"pid": project.project_id, "uid": principal.id}
     held, any_expired = session.execute(_RESUME, params).one()

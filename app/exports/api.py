@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -11,12 +12,21 @@ from pydantic import ValidationError
 from app.auth.deps import DbSession, Researcher
 from app.errors import ValidationFailed
 from app.exports import service
-from app.exports.schemas import ExportOptions, ExportOut, ExportQuery, ExportQueued, Format
+from app.exports.schemas import (
+    ExportOptions,
+    ExportOut,
+    ExportPreview,
+    ExportQuery,
+    ExportQueued,
+    Format,
+)
 from app.exports.writers import MEDIA_TYPES
 from app.pagination import Cursor, Keyset, Limit, Page
 from app.validation import PathId
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["exports"])
+# Set on a streamed export with no rows: why (the snapshot's manifest says it as `empty_reason`).
+EMPTY_REASON_HEADER = "X-Tandem-Empty-Reason"
 
 
 def _attachment(name: str) -> dict[str, str]:
@@ -40,11 +50,30 @@ def export_now(
         options = query.to_options()
     except ValidationError as err:
         raise ValidationFailed.from_pydantic(err, prefix="query") from None
-    chunks = service.stream_export(session, principal, project_id, options)
+    streamed = service.stream_export(session, principal, project_id, options)
     name = f"project-{project_id}-{service.file_name(options)}"
+    headers = _attachment(name)
+    if streamed.empty_reason is not None:
+        headers[EMPTY_REASON_HEADER] = streamed.empty_reason
     return StreamingResponse(
-        chunks, media_type=MEDIA_TYPES[options.format], headers=_attachment(name)
+        streamed.chunks, media_type=MEDIA_TYPES[options.format], headers=headers
     )
+
+
+@router.get("/export/preview", response_model=ExportPreview)
+def preview(
+    project_id: PathId,
+    principal: Researcher,
+    session: DbSession,
+    query: Annotated[ExportQuery, Query()],
+) -> ExportPreview:
+    """The rows an export with these options (the same as `GET /export`) would hold now, and
+    why it would be empty; nothing is written. Costs one export's reading."""
+    try:
+        options = query.to_options()
+    except ValidationError as err:
+        raise ValidationFailed.from_pydantic(err, prefix="query") from None
+    return ExportPreview(**asdict(service.preview_export(session, principal, project_id, options)))
 
 
 @router.post("/exports", status_code=status.HTTP_202_ACCEPTED, response_model=ExportQueued)
@@ -103,3 +132,11 @@ def dataset_card(
 ) -> FileResponse:
     path = service.export_file(session, principal, project_id, export_id, "card")
     return FileResponse(path, media_type="text/markdown; charset=utf-8")
+
+
+@router.delete("/exports/{export_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_export(
+    project_id: PathId, export_id: PathId, principal: Researcher, session: DbSession
+) -> None:
+    """Delete a snapshot and its files; 409 `jobs_running` while its job is queued or running."""
+    service.delete_export(session, principal, project_id, export_id)

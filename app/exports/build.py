@@ -62,6 +62,8 @@ class ExportRun:
         self.sink = sink
         self.with_progress = with_progress
         self.outcome: Outcome | None = None
+        # Rows so far, readable while batches() runs (a streamed export peeks at it).
+        self.stats: Stats | None = None
 
     def batches(self) -> Iterator[float]:
         options = self.options
@@ -70,7 +72,7 @@ class ExportRun:
             check_options(options, project.kind, project.aspects)
             total = count_items(conn, project.project_id, options) if self.with_progress else 0
             ctx = Context(options, project)
-            stats = Stats(options.row_schema)
+            stats = self.stats = Stats(options.row_schema)
             build = builder(options.row_schema, project.kind)
             writer = make_writer(options.format, options.row_schema, options.style, self.sink)
 

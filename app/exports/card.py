@@ -134,6 +134,11 @@ def render(manifest: dict[str, Any]) -> str:
         f" {manifest['file']['bytes']} bytes, sha256 `{manifest['file']['sha256']}`.",
         f"Read from one database snapshot taken at {manifest['snapshot']['taken_at']};"
         f" the highest annotation id included is {manifest['snapshot']['highest_annotation_id']}.",
+        *(
+            ["", f"**This export is empty.** {manifest['empty_reason']}"]
+            if manifest.get("empty_reason")
+            else []
+        ),
         "",
         "## Contents",
         "",

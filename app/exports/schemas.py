@@ -220,3 +220,14 @@ class ExportOut(BaseModel):
     finished_at: datetime | None
     manifest: dict[str, Any] | None
     error: str | None = None
+
+
+class ExportPreview(BaseModel):
+    """GET /export/preview: what an export with these options would hold now."""
+
+    rows: int
+    items: int
+    items_with_votes: int
+    votes: int
+    excluded: dict[str, int]
+    empty_reason: str | None

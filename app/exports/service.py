@@ -9,6 +9,7 @@ the `exports.snapshot` job (app/exports/jobs.py). Folder names differ between ex
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,21 +17,22 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import __version__
+from app import __version__, storage
 from app.audit.service import record
 from app.auth.models import Role
 from app.auth.service import Principal, require_role
 from app.config import get_settings
 from app.db import get_engine
-from app.errors import NotFound
+from app.errors import JobsRunning, NotFound
 from app.exports.build import ExportRun, Outcome, check_options
 from app.exports.errors import ExportNotReady
-from app.exports.jobs import SNAPSHOT
+from app.exports.jobs import FILES, SNAPSHOT
 from app.exports.models import Export
-from app.exports.schemas import ExportOptions, ExportOut
+from app.exports.schemas import ExportOptions, ExportOut, Format
+from app.exports.stats import empty_reason
 from app.exports.writers import ChunkSink, HashingSink
 from app.jobs import service as jobs
-from app.jobs.models import Job
+from app.jobs.models import UNFINISHED, Job
 from app.pagination import Keyset
 from app.projects.models import Project
 from app.projects.service import get_project
@@ -51,22 +53,75 @@ def _project(session: Session, principal: Principal, project_id: int, o: ExportO
     return project
 
 
+@dataclass(frozen=True, slots=True)
+class Streamed:
+    """A streamed export: its bytes, and why it is empty when it is (known before any byte)."""
+
+    chunks: Iterator[bytes]
+    empty_reason: str | None
+
+
 def stream_export(
     session: Session, principal: Principal, project_id: int, options: ExportOptions
-) -> Iterator[bytes]:
-    """Check access and options now; the returned iterator reads one snapshot as it is consumed."""
+) -> Streamed:
+    """Check access and options, then read the snapshot up to its first row (or its end, for
+    an empty export, whose reason then goes in the response's headers); the rest is read as
+    the returned iterator is consumed."""
     project = _project(session, principal, project_id, options)
     record(session, principal.id, "exports.stream", "project", project.id, **options.stored())
-    engine = get_engine()
+    sink = ChunkSink()
+    run = ExportRun(get_engine(), project.id, options, sink)
+    batches = run.batches()
+    head: list[bytes] = []
+    for _ in batches:
+        head.append(sink.drain())
+        if run.stats is not None and run.stats.rows:
+            break
+    reason = empty_reason(run.outcome.counts()) if run.outcome is not None else None
 
     def chunks() -> Iterator[bytes]:
-        sink = ChunkSink()
-        for _ in ExportRun(engine, project.id, options, sink).batches():
+        yield from (data for data in head if data)
+        for _ in batches:
             data = sink.drain()
             if data:
                 yield data
 
-    return chunks()
+    return Streamed(chunks(), reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What an export with these options would hold now (nothing is written)."""
+
+    rows: int
+    items: int
+    items_with_votes: int
+    votes: int
+    excluded: dict[str, int]
+    empty_reason: str | None
+
+
+class _Discard:
+    def write(self, data: bytes, /) -> int:
+        return len(data)
+
+
+def preview_export(
+    session: Session, principal: Principal, project_id: int, options: ExportOptions
+) -> Preview:
+    """Run the export without keeping its bytes: the exact rows it would give now. Costs one
+    export's reading and building (JSONL, whatever format was asked: the rows are the same)."""
+    project = _project(session, principal, project_id, options)
+    dry = options.model_copy(update={"format": Format.jsonl})
+    counts = ExportRun(get_engine(), project.id, dry, _Discard()).run().counts()
+    return Preview(
+        rows=counts["rows"],
+        items=counts["items"],
+        items_with_votes=counts["items_with_votes"],
+        votes=counts["votes"],
+        excluded=counts["excluded"],
+        empty_reason=empty_reason(counts),
+    )
 
 
 def request_snapshot(
@@ -98,6 +153,7 @@ def make_manifest(
     sink: HashingSink | FileDigest,
 ) -> dict[str, Any]:
     snap = outcome.snapshot
+    counts = outcome.counts()
     return {
         "export_id": export_id,
         "tandem_version": __version__,
@@ -118,7 +174,9 @@ def make_manifest(
             "highest_annotation_id": outcome.stats.highest_annotation_id,
             "project_highest_annotation_id": snap.project_max_annotation_id,
         },
-        "counts": outcome.counts(),
+        "counts": counts,
+        # Why there are no rows (null when there are): the export page shows it.
+        "empty_reason": empty_reason(counts),
     }
 
 
@@ -161,19 +219,27 @@ def get_export(
 
 
 def list_exports(
-    session: Session, principal: Principal, project_id: int, page: Keyset
+    session: Session,
+    principal: Principal,
+    project_id: int,
+    page: Keyset,
+    *,
+    newest_first: bool = False,
 ) -> list[ExportOut]:
+    """Oldest first (the API's order), or newest first (the page's); the cursor is the last
+    id of the previous page either way."""
     require_role(principal, Role.researcher)
     project = get_project(session, principal, project_id)
     stmt = (
         select(Export, Job)
         .outerjoin(Job, Job.id == Export.job_id)
         .where(Export.project_id == project.id)
-        .order_by(Export.id)
+        .order_by(Export.id.desc() if newest_first else Export.id)
         .limit(page.limit + 1)
     )
     if page.after_id is not None:
-        stmt = stmt.where(Export.id > page.after_id)
+        after = Export.id < page.after_id if newest_first else Export.id > page.after_id
+        stmt = stmt.where(after)
     return [_out(e, j) for e, j in session.execute(stmt)]
 
 
@@ -189,3 +255,18 @@ def export_file(
     if not path.is_file():
         raise NotFound(f"The files of export {export_id} are gone from the data directory.")
     return path
+
+
+def delete_export(session: Session, principal: Principal, project_id: int, export_id: int) -> None:
+    """Delete a snapshot and its files (files once the delete commits). Refused while its job
+    is queued or running: cancel it first, or wait."""
+    export = _load(session, principal, project_id, export_id)
+    job = session.get(Job, export.job_id, with_for_update=True) if export.job_id else None
+    if job is not None and job.status in [s.value for s in UNFINISHED]:
+        raise JobsRunning(
+            f"Export {export_id} is still being written by job {job.id} ({job.status});"
+            " cancel the job or wait for it to end, then delete the export."
+        )
+    session.delete(export)
+    storage.remove_after_commit(session, FILES, export.id)
+    record(session, principal.id, "exports.delete", "project", project_id, export_id=export_id)

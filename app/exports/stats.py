@@ -130,3 +130,32 @@ class Stats:
             "first_vote_at": self.first_vote_at,
             "last_vote_at": self.last_vote_at,
         }
+
+
+# Why items with votes made no row, in the user's terms (keys of Context.excluded).
+_LEFT_OUT = {
+    "items_below_min_votes": "fewer votes than min_votes",
+    "tie": "a tie (as many votes each way)",
+    "below_min_agreement": "agreement below min_agreement",
+    "no_rating": "votes without a rating (this schema labels by rating)",
+    "neutral_rating": "a rating exactly at rating_threshold (neither good nor bad)",
+}
+
+
+def empty_reason(counts: dict[str, Any]) -> str | None:
+    """Why an export has no rows (None when it has some): one sentence, ASCII only so that it
+    can travel in a response header as well as in the manifest."""
+    if counts["rows"]:
+        return None
+    considered = counts["items_with_votes"]
+    if not considered:
+        return (
+            "No item has votes that these options select (check source, annotator_ids,"
+            " judge_ids, the dates, gold and the metadata filters), or nothing is annotated yet."
+        )
+    why = [
+        f"{_LEFT_OUT.get(k, k.replace('_', ' '))}: {n}"
+        for k, n in sorted(counts["excluded"].items(), key=lambda kv: -kv[1])
+    ]
+    detail = "; ".join(why) if why else "no vote gave this schema anything to write"
+    return f"{considered} item(s) have votes but none made a row. Left out: {detail}."

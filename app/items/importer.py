@@ -30,7 +30,16 @@ from app.projects.models import Project
 from app.projects.service import get_project
 
 BATCH_ROWS = 1000
+# Statistics policy (issue 14 #19): ANALYZE items and responses after an import only when it
+# adds at least ANALYZE_AFTER_ROWS rows AND at least ANALYZE_SHARE of what the items table held
+# before (pg_class.reltuples: free to read, -1 before the first analyze). A table growing
+# through many small imports is thus analyzed each time it grew by a fifth: O(log n) analyzes
+# for n rows, where "every import of 1,000 rows" gave n/1000 of them, each one costlier as the
+# table grew. Smaller growth is left to autovacuum's analyze (scale factor 0.1 by default):
+# the statistics it would refresh change by less than that share.
 ANALYZE_AFTER_ROWS = 1000
+ANALYZE_SHARE = 0.2
+_ITEMS_ESTIMATE = text("SELECT reltuples::bigint FROM pg_class WHERE oid = 'items'::regclass")
 SNIFF_BYTES = 64 * 1024  # enough to get past any leading blank lines
 # Driven by the batch's ids, so each is one unique-index probe whatever plan the driver's
 # prepared statement caches (an `IN (...)` list became a filter over the whole project: O(n^2)).
@@ -149,6 +158,7 @@ def import_rows(
     session.refresh(project, with_for_update={"read": True})
     # Attaching routing locks the project row FOR UPDATE too: an import sees it or not, whole.
     held = bool(session.scalar(_ROUTED, {"pid": project.id}))
+    before = max(0, session.execute(_ITEMS_ESTIMATE).scalar_one())
     seen: set[str] = set()
     created = skipped = 0
     for batch in _batches(rows, project):
@@ -171,7 +181,7 @@ def import_rows(
             created += len(fresh)
         if progress is not None:
             progress(created + skipped)
-    if created >= ANALYZE_AFTER_ROWS:
+    if needs_analyze(created, before):
         # Fresh statistics right away (autovacuum may be off or late): without them the
         # claim query is planned as a sort of every open item instead of an index walk.
         session.execute(text("ANALYZE items, responses"))
@@ -180,6 +190,12 @@ def import_rows(
 
         after_import(session, project.id)
     return ImportResult(created=created, skipped=skipped)
+
+
+def needs_analyze(created: int, items_before: int) -> bool:
+    """Whether an import of `created` items into a table that held about `items_before`
+    changes the statistics enough to pay for an ANALYZE now (see ANALYZE_SHARE)."""
+    return created >= ANALYZE_AFTER_ROWS and created >= ANALYZE_SHARE * items_before
 
 
 def _format(f: IO[bytes], fmt: Format | None) -> Format:

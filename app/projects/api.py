@@ -7,7 +7,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Request, status
 from starlette.concurrency import run_in_threadpool
 
-from app.auth.deps import CurrentUser, DbSession, Researcher, as_caller, request_credentials
+from app.auth.deps import Admin, CurrentUser, DbSession, Researcher, as_caller, request_credentials
 from app.pagination import Cursor, Keyset, Limit, Page
 from app.projects import progress, service
 from app.projects.schemas import (
@@ -77,4 +77,25 @@ async def get_progress(project_id: PathId, request: Request) -> ProgressOut:
         request_credentials(request),
         lambda s, p: progress.project_progress(s, p, project_id),
     )
-    return ProgressOut(**asdict(done), percent_complete=done.percent_complete)
+    return ProgressOut(
+        **asdict(done), percent_complete=done.percent_complete, percent_votes=done.percent_votes
+    )
+
+
+@router.post("/{project_id}/archive", response_model=ProjectOut)
+def archive_project(project_id: PathId, principal: Researcher, session: DbSession) -> ProjectOut:
+    """Hide the project from annotators and stop handing out tasks; its data stays for export.
+    Archiving an archived project changes nothing."""
+    return ProjectOut.model_validate(service.set_archived(session, principal, project_id, True))
+
+
+@router.post("/{project_id}/unarchive", response_model=ProjectOut)
+def unarchive_project(project_id: PathId, principal: Researcher, session: DbSession) -> ProjectOut:
+    return ProjectOut.model_validate(service.set_archived(session, principal, project_id, False))
+
+
+@router.delete("/{project_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_project(project_id: PathId, principal: Admin, session: DbSession) -> None:
+    """Delete the project with its items, votes, exports and jobs (admins). 409 `jobs_running`
+    while one of its jobs is queued or running."""
+    service.delete_project(session, principal, project_id)

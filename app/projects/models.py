@@ -45,6 +45,9 @@ class Project(CreatedAt, Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    # Archived projects are hidden from annotators and closed to new tasks; their data stays
+    # for export, and unarchiving reopens them.
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     def rules(self) -> TaskRules:
         return TaskRules(

@@ -17,6 +17,7 @@ from app.auth.service import Principal, require_role
 from app.config import get_settings
 from app.errors import DomainError, Invalid
 from app.items import importer
+from app.jobs import service as jobs
 from app.pagination import MAX_LIMIT, Keyset
 from app.projects import progress, service
 from app.projects.models import Project
@@ -183,10 +184,14 @@ NOTICES = {
     "created": "Project created. Upload items and add members to get started.",
     "saved": "Settings saved.",
     "imported": "Items imported.",
-    "queued": "The file is large: it is being imported in the background.",
+    "queued": "The file is large: it is being imported in the background (see Background jobs).",
     "member_added": "Member added.",
     "member_removed": "Member removed.",
+    "archived": "Project archived: annotators no longer see it; its data stays for export.",
+    "unarchived": "Project unarchived: annotators see it again.",
+    "job_cancel": "Cancel requested: a queued job ends now, a running one at its next step.",
 }
+RECENT_JOBS = 5
 
 
 def _project_page(
@@ -216,6 +221,11 @@ def _project_page(
             "members": (
                 service.list_members(session, principal, project.id) if is_researcher else []
             ),
+            "jobs": (
+                jobs.list_jobs(session, principal, Keyset(RECENT_JOBS, None), project_id=project.id)
+                if is_researcher
+                else []
+            )[:RECENT_JOBS],
             "guidelines_html": render_markdown(project.guidelines),
             "is_researcher": is_researcher,
             "notice": notice,
@@ -300,3 +310,39 @@ def remove_member(
 ) -> Response:
     service.remove_member(session, principal, project_id, user_id)
     return RedirectResponse(f"/projects/{project_id}?notice=member_removed", status_code=303)
+
+
+@router.post("/projects/{project_id}/archive")
+def archive_project(project_id: PathId, principal: FormUser, session: DbSession) -> Response:
+    service.set_archived(session, principal, project_id, True)
+    return RedirectResponse(f"/projects/{project_id}?notice=archived", status_code=303)
+
+
+@router.post("/projects/{project_id}/unarchive")
+def unarchive_project(project_id: PathId, principal: FormUser, session: DbSession) -> Response:
+    service.set_archived(session, principal, project_id, False)
+    return RedirectResponse(f"/projects/{project_id}?notice=unarchived", status_code=303)
+
+
+@router.post("/projects/{project_id}/delete")
+async def delete_project(
+    project_id: PathId, request: Request, principal: FormUser, session: DbSession
+) -> Response:
+    """Delete after confirmation: the form asks for the project's name, typed again."""
+    require_role(principal, Role.admin)
+    form = await request.form()
+    typed = form.get("confirm_name")
+    try:
+        project = await run_in_threadpool(service.get_project, session, principal, project_id)
+        if not isinstance(typed, str) or typed.strip() != project.name.strip():
+            raise Invalid("Type the project's name exactly to confirm the deletion.")
+        await run_in_threadpool(service.delete_project, session, principal, project_id)
+    except DomainError as exc:
+        session.rollback()
+        if exc.status_code in (403, 404):
+            raise
+        return await run_in_threadpool(
+            _project_page, request, principal, session, project_id,
+            errors={"delete": exc.message}, status=exc.status_code,
+        )  # fmt: skip
+    return RedirectResponse("/?notice=deleted", status_code=303)

@@ -20,6 +20,10 @@ class ProjectProgress:
     # Items with as many counted human annotations as the project's overlap asks for.
     items_complete: int
     human_annotations: int
+    # Counted human votes (at most overlap per item) against items x overlap: moves with every
+    # vote, where items_complete waits for an item's last one.
+    votes_collected: int
+    votes_needed: int
     live_leases: int
     # The caller's own work: submitted and skipped tasks, and how many items they could still
     # be served now (their open lease included); others' leases may lower it as they work.
@@ -30,6 +34,14 @@ class ProjectProgress:
     @property
     def percent_complete(self) -> int:
         return round(100 * self.items_complete / self.items) if self.items else 0
+
+    @property
+    def percent_votes(self) -> int:
+        if not self.votes_needed:
+            return 0
+        # Never 100 before the last vote is in.
+        share = 100 * self.votes_collected / self.votes_needed
+        return 99 if 99 < share < 100 else round(share)
 
 
 _PROGRESS = text(
@@ -42,6 +54,11 @@ _PROGRESS = text(
           GROUP BY a.item_id HAVING count(*) >= p.overlap) c) AS items_complete,
       (SELECT count(*) FROM annotations a
           WHERE a.project_id = p.id AND a.source = 'human') AS human_annotations,
+      (SELECT coalesce(sum(least(c.n, p.overlap)), 0) FROM (
+          SELECT count(*) AS n FROM annotations a
+          WHERE a.project_id = p.id AND a.source = 'human' AND NOT a.over_quota
+          GROUP BY a.item_id) c) AS votes_collected,
+      (SELECT count(*) FROM items i WHERE i.project_id = p.id) * p.overlap AS votes_needed,
       (SELECT count(*) FROM assignments s
           WHERE s.project_id = p.id AND s.status = 'leased' AND s.expires_at > now())
           AS live_leases,

@@ -69,6 +69,7 @@ class ProjectOut(BaseModel):
     created_by: int | None
     created_at: datetime
     updated_at: datetime
+    archived_at: datetime | None = None
 
 
 class MemberAdd(BaseModel):
@@ -91,6 +92,11 @@ class ProgressOut(BaseModel):
     items_complete: int = Field(description="Items with `overlap` counted human annotations.")
     percent_complete: int
     human_annotations: int
+    votes_collected: int = Field(
+        description="Counted human votes, at most `overlap` per item (so never above needed)."
+    )
+    votes_needed: int = Field(description="items times overlap.")
+    percent_votes: int
     live_leases: int
     my_done: int
     my_skipped: int

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, exists, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from app import storage
 from app.audit.service import record
 from app.auth.models import Role, User
 from app.auth.service import Principal, require_role
-from app.errors import Invalid, NotFound
+from app.errors import Invalid, JobsRunning, NotFound
+from app.exports.jobs import FILES as EXPORT_FILES
+from app.exports.models import Export
 from app.items.models import Item
+from app.jobs.models import UNFINISHED, Job
 from app.pagination import Keyset
 from app.projects.models import Project, ProjectMember
 from app.projects.rules import TaskKind
@@ -21,12 +25,16 @@ from app.validation import storable_text
 
 
 def visible_to(principal: Principal) -> ColumnElement[bool]:
-    """The SQL condition "this project is visible to the caller": admins see all, others members."""
+    """The SQL condition "this project is visible to the caller": admins see all, others members;
+    annotators do not see archived projects."""
     if principal.is_admin:
         return true()
-    return exists().where(
+    member = exists().where(
         ProjectMember.project_id == Project.id, ProjectMember.user_id == principal.id
     )
+    if principal.has_role(Role.researcher):
+        return member
+    return and_(member, Project.archived_at.is_(None))
 
 
 def get_project(
@@ -149,3 +157,44 @@ def add_member_by_email(
         raise NotFound(f"No user has the email {email.strip()}; an admin can create the account.")
     add_member(session, principal, project_id, user.id)
     return user
+
+
+def set_archived(
+    session: Session, principal: Principal, project_id: int, archived: bool
+) -> Project:
+    """Archive (hidden from annotators, no new tasks, kept for export) or unarchive; asking for
+    the state a project is already in changes nothing."""
+    require_role(principal, Role.researcher)
+    project = get_project(session, principal, project_id, for_update=True)
+    if archived == (project.archived_at is not None):
+        return project
+    project.archived_at = func.now() if archived else None
+    action = "project.archive" if archived else "project.unarchive"
+    record(session, principal.id, action, "project", project.id)
+    session.flush()
+    session.refresh(project)
+    return project
+
+
+def delete_project(session: Session, principal: Principal, project_id: int) -> None:
+    """Delete a project and everything in it (admins only). Refused while any of its jobs is
+    queued or running: an import or export would write into what is being removed. Snapshot
+    files go once the delete commits."""
+    require_role(principal, Role.admin)
+    project = get_project(session, principal, project_id, for_update=True)
+    running = session.scalars(
+        select(Job.id).where(
+            Job.project_id == project.id, Job.status.in_([s.value for s in UNFINISHED])
+        )
+    ).all()
+    if running:
+        ids = ", ".join(str(j) for j in running[:5])
+        raise JobsRunning(
+            f"Project {project.id} has {len(running)} unfinished job(s) ({ids}); wait for them"
+            " to end or cancel them, then delete the project."
+        )
+    for export_id in session.scalars(select(Export.id).where(Export.project_id == project.id)):
+        storage.remove_after_commit(session, EXPORT_FILES, export_id)
+    record(session, principal.id, "project.delete", "project", project.id, name=project.name)
+    # Items, responses, assignments, annotations, exports and jobs go with it (ON DELETE CASCADE).
+    session.execute(delete(Project).where(Project.id == project.id))

@@ -4,7 +4,7 @@ Adds `items.routing` (NULL outside routed projects, so existing rows are untouch
 partial index over held items for the route job's scan.
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0010
 Create Date: 2026-12-02 00:00:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0009"
-down_revision: str | None = "0005"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -252,6 +252,7 @@ def test_progress_counts_the_callers_work(
     assert p == {
         "project_id": pid, "items": 3, "items_complete": 1, "percent_complete": 33,
         "human_annotations": 1, "live_leases": 0, "my_done": 1, "my_skipped": 0, "my_remaining": 2,
+        "votes_collected": 1, "votes_needed": 3, "percent_votes": 33,
     }  # fmt: skip
 
 
