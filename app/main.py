@@ -36,6 +36,8 @@ from app.quality.api import router as quality_router
 from app.quality.pages import router as quality_pages
 from app.registry.api import router as models_router
 from app.registry.pages import router as models_pages
+from app.routing.api import router as routing_router
+from app.routing.pages import router as routing_pages
 from app.strictbody import StrictBodies
 from app.training.runs.api import router as training_runs_router
 from app.training.runs.pages import router as training_pages
@@ -76,6 +78,7 @@ def create_app() -> FastAPI:
         judges_router,
         quality_router,
         judges_pages,
+        routing_router,
         health_router,
         auth_pages,
         user_pages,
@@ -88,6 +91,7 @@ def create_app() -> FastAPI:
         exports_pages,
         items_pages,
         jobs_pages,
+        routing_pages,
     ):
         app.include_router(router)
 

@@ -18,6 +18,14 @@ from app.quality.models import (
     ReviewCandidate,
 )
 from app.registry.models import ModelVersion
+from app.routing.models import (
+    ProjectRouting,
+    RoutingBudget,
+    RoutingDecision,
+    RoutingModel,
+    RoutingPolicy,
+    RoutingPolicyVersion,
+)
 from app.training.runs.models import TrainingRun
 
 __all__ = [
@@ -40,10 +48,16 @@ __all__ = [
     "ModelVersion",
     "Project",
     "ProjectMember",
+    "ProjectRouting",
     "ProjectStats",
     "QualitySettings",
     "Response",
     "ReviewCandidate",
+    "RoutingBudget",
+    "RoutingDecision",
+    "RoutingModel",
+    "RoutingPolicy",
+    "RoutingPolicyVersion",
     "TrainingRun",
     "User",
 ]

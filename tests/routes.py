@@ -68,6 +68,7 @@ SIGNED_IN = (401, 401, 200, 200, 200, 200, 200)
 MEMBERS = (401, 401, 404, 200, 404, 200, 200)
 RESEARCHER_MEMBERS = (401, 401, 403, 403, 404, 200, 200)
 ASSIGNEE = (401, 401, 403, 200, 403, 403, 403)
+ADMIN_ONLY = (401, 401, 403, 403, 403, 403, 200)
 
 API: dict[str, Rule] = {
     "POST /api/v1/auth/token": Rule(ANYONE, login_body, public=True),
@@ -221,6 +222,28 @@ API: dict[str, Rule] = {
     "GET /api/v1/projects/{project_id}/judge-runs": Rule(RESEARCHER_MEMBERS),
     "GET /api/v1/projects/{project_id}/judge-runs/{run_id}": Rule(RESEARCHER_MEMBERS),
     "GET /api/v1/projects/{project_id}/judge-runs/{run_id}/outputs": Rule(RESEARCHER_MEMBERS),
+    # Routing: policies are the admins'; a project's routing is read and run by its researchers.
+    "POST /api/v1/routing-policies": Rule(
+        (401, 401, 403, 403, 403, 403, 201),
+        lambda w: {
+            "name": f"p-{uuid.uuid4().hex[:8]}",
+            "strategy": "random",
+            "params": {"fraction": 0.5},
+            "human_budget": 10,
+        },
+    ),
+    "GET /api/v1/routing-policies": Rule(ADMIN_ONLY),
+    "GET /api/v1/routing-policies/{policy_id}": Rule(ADMIN_ONLY),
+    "PATCH /api/v1/routing-policies/{policy_id}": Rule(ADMIN_ONLY, lambda w: {"human_budget": 20}),
+    "PUT /api/v1/projects/{project_id}/routing": Rule(
+        ADMIN_ONLY, lambda w: {"policy_id": w.policy, "judge_ids": [w.judge]}
+    ),
+    "GET /api/v1/projects/{project_id}/routing": Rule(RESEARCHER_MEMBERS),
+    "POST /api/v1/projects/{project_id}/route": Rule(
+        (401, 401, 403, 403, 404, 202, 202), lambda w: {"dry_run": True, "sample": 5}
+    ),
+    "GET /api/v1/projects/{project_id}/routing/decisions": Rule(RESEARCHER_MEMBERS),
+    "GET /api/v1/projects/{project_id}/routing/budget": Rule(RESEARCHER_MEMBERS),
     "GET /healthz": Rule(ANYONE, public=True),
     "GET /readyz": Rule(ANYONE, public=True),
     "GET /metrics": Rule(ANYONE, public=True),
@@ -382,6 +405,21 @@ PAGES: dict[str, Page] = {
     "POST /training/{training_run_id}/cancel": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
     "GET /models": Page(PAGE_RESEARCHERS),
     "GET /models/{model_id}": Page(PAGE_RESEARCHERS),
+    "GET /admin/routing": Page((303, 303, 403, 403, 403, 403, 200)),
+    "POST /admin/routing": Page(
+        (303, 303, 403, 403, 403, 403, 303),
+        form=lambda w: {"name": f"page-{uuid.uuid4().hex[:8]}", "strategy": "all_ai"},
+    ),
+    "GET /admin/routing/{policy_id}": Page((303, 303, 403, 403, 403, 403, 200)),
+    "POST /admin/routing/{policy_id}": Page(
+        (303, 303, 403, 403, 403, 403, 303), form=lambda w: {"strategy": "all_ai"}
+    ),
+    "GET /projects/{project_id}/routing": Page((303, 303, 403, 403, 404, 200, 200)),
+    "POST /projects/{project_id}/routing": Page(
+        (303, 303, 403, 403, 403, 403, 303), form=lambda w: {"policy_id": str(w.policy)}
+    ),
+    "POST /projects/{project_id}/routing/preview": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
+    "POST /projects/{project_id}/routing/run": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
 }
 # The OpenAPI document, the docs page and its assets (app/web/docs.py) are public and hold no data.
 NOT_ROUTES = {"/openapi.json", "/docs", "/docs/assets/{name}"}

@@ -45,6 +45,7 @@ class World:
     job: int
     invitation: int
     invite_token: str
+    policy: int = 0
     items: list[int] = field(default_factory=list)
     judge: int = 0  # a simulated judge, and a queued run of it on `project`
     judge_run: int = 0
@@ -68,6 +69,7 @@ class World:
             "template_id": self.template,
             "model_id": self.model,
             "training_run_id": self.training_run,
+            "policy_id": self.policy,
         }
 
 
@@ -93,6 +95,8 @@ def build_world(password_hash: str) -> World:
     from app.projects.models import Project, ProjectMember
     from app.projects.schemas import ProjectCreate
     from app.projects.service import create_project
+    from app.routing.schemas import PolicyCreate, RoutingSet
+    from app.routing.service import create_policy, set_routing
 
     secret = get_settings().resolved_secret_key()
     people: dict[str, Person] = {}
@@ -141,6 +145,17 @@ def build_world(password_hash: str) -> World:
         run, _ = judges.start_run(
             s, principals["researcher_member"], project.id, JudgeRunCreate(judge_id=judge.id)
         )
+        policy = create_policy(
+            s,
+            principals["admin"],
+            PolicyCreate(name=f"world-{uuid.uuid4().hex[:6]}", strategy="all_ai"),
+        )
+        set_routing(
+            s,
+            principals["admin"],
+            project.id,
+            RoutingSet(policy_id=policy.id, judge_ids=[judge.id]),
+        )
         items = list(
             s.scalars(
                 text("SELECT id FROM items WHERE project_id = :p ORDER BY id"), {"p": project.id}
@@ -155,6 +170,7 @@ def build_world(password_hash: str) -> World:
             job=job.id,
             invitation=invitation.id,
             invite_token=token_of(invitation),
+            policy=policy.id,
             items=items,
             judge=judge.id,
             judge_run=run.id,

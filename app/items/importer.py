@@ -103,16 +103,18 @@ _ITEM_IDS = text(
 )
 _COPY_ITEMS = (
     "COPY items (id, project_id, external_id, prompt, metadata, priority, is_gold, gold_answer,"
-    " remaining) FROM STDIN"
+    " remaining, routing) FROM STDIN"
 )
+_ROUTED = text("SELECT EXISTS (SELECT 1 FROM project_routing WHERE project_id = :pid)")
 _COPY_RESPONSES = "COPY responses (item_id, position, external_id, text, model) FROM STDIN"
 
 
-def _copy_in(session: Session, project: Project, items: list[ItemIn]) -> None:
+def _copy_in(session: Session, project: Project, items: list[ItemIn], held: bool) -> None:
     """Write items and their responses with COPY (several times faster than INSERTs).
 
     Item ids are drawn from the identity sequence first, in import order, so that responses
-    can point at them and listing by id gives the import order.
+    can point at them and listing by id gives the import order. In a project with routing,
+    items come in held: no human slot open until a route job decides them.
     """
     ids = sorted(session.scalars(_ITEM_IDS, {"n": len(items)}))
     # The session's own connection, so that COPY runs in the import's transaction.
@@ -130,7 +132,8 @@ def _copy_in(session: Session, project: Project, items: list[ItemIn]) -> None:
                         i.priority,
                         bool(i.is_gold),
                         None if i.gold_answer is None else Jsonb(i.gold_answer),
-                        project.overlap,
+                        0 if held else project.overlap,
+                        "held" if held else None,
                     )
                 )
         with cur.copy(_COPY_RESPONSES) as copy:
@@ -153,6 +156,8 @@ def import_rows(
     # UPDATE and shifts existing items) then either waits for this import to commit, or has
     # committed and new items start from its overlap; neither misses the other.
     session.refresh(project, with_for_update={"read": True})
+    # Attaching routing locks the project row FOR UPDATE too: an import sees it or not, whole.
+    held = bool(session.scalar(_ROUTED, {"pid": project.id}))
     before = max(0, session.execute(_ITEMS_ESTIMATE).scalar_one())
     seen: set[str] = set()
     created = skipped = 0
@@ -172,7 +177,7 @@ def import_rows(
                 seen.add(item.external_id)
             fresh.append(item)
         if fresh:
-            _copy_in(session, project, fresh)
+            _copy_in(session, project, fresh, held)
             created += len(fresh)
         if progress is not None:
             progress(created + skipped)
@@ -180,6 +185,10 @@ def import_rows(
         # Fresh statistics right away (autovacuum may be off or late): without them the
         # claim query is planned as a sort of every open item instead of an index walk.
         session.execute(text("ANALYZE items, responses"))
+    if held and created:
+        from app.routing.service import after_import  # routing imports items: import late
+
+        after_import(session, project.id)
     return ImportResult(created=created, skipped=skipped)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -19,7 +20,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, CreatedAt
+from app.db import Base, CreatedAt, EnumText, enum_check
+
+
+class ItemRouting(StrEnum):
+    """Where routing sent an item: held (unrouted: never served) or the decision it got."""
+
+    held = "held"
+    human = "human"
+    ai = "ai"
+    both = "both"
 
 
 class Item(CreatedAt, Base):
@@ -37,6 +47,9 @@ class Item(CreatedAt, Base):
         ),
         # Exports walk a project's items in id order.
         Index("ix_items_project_id_id", "project_id", "id"),
+        enum_check("routing", ItemRouting),
+        # Route jobs scan a project's held items.
+        Index("ix_items_held", "project_id", "id", postgresql_where=text("routing = 'held'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -51,6 +64,11 @@ class Item(CreatedAt, Base):
     # Human slots still open: overlap - live leases - counted human annotations. It goes
     # negative when overlap is lowered below what an item already has, and stays exact.
     remaining: Mapped[int] = mapped_column(Integer)
+    # NULL in projects without routing. Under routing an item is imported `held` with
+    # remaining = 0 (its human target is 0 until routed); a route job sets the decision and,
+    # for human and both, adds the human overlap to remaining: the engine's invariant holds
+    # with the target moving from 0 to the overlap.
+    routing: Mapped[ItemRouting | None] = mapped_column(EnumText(ItemRouting))
 
 
 class Response(Base):

@@ -23,6 +23,7 @@ DOMAIN_JOB_MODULES = (
     "app.quality.jobs",
     "app.training.runs.jobs",
     "app.generation.jobs",
+    "app.routing.jobs",
 )
 
 _specs: dict[str, JobSpec] = {}

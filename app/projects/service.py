@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, select, true, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -87,10 +87,14 @@ def update_project(
     if kind is TaskKind.span and changes.get("span_labels") == []:
         raise Invalid("A span project needs at least one entry in span_labels.")
     if "overlap" in changes and changes["overlap"] != project.overlap:
-        # remaining = overlap - taken stays exact under a shift of overlap.
+        # remaining = overlap - taken stays exact under a shift of overlap. Items that routing
+        # holds or sent to AI only have a human target of 0, which the overlap does not move.
         session.execute(
             update(Item)
-            .where(Item.project_id == project.id)
+            .where(
+                Item.project_id == project.id,
+                or_(Item.routing.is_(None), Item.routing.in_(("human", "both"))),
+            )
             .values(remaining=Item.remaining + (changes["overlap"] - project.overlap))
         )
     for field, value in changes.items():
