@@ -7,6 +7,8 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.db import session_scope
+from app.demo.seed import ROUTED_PROJECT
+from app.jobs.runner import run_job
 
 runner = CliRunner()
 
@@ -60,8 +62,41 @@ def test_demo_seeds_each_kind_once() -> None:
         members = s.execute(text("SELECT count(*) FROM project_members")).scalar_one()
     assert [tuple(k) for k in kinds] == [
         ("critique", 1),
-        ("pairwise", 1),
+        ("pairwise", 2),
         ("ranking", 1),
         ("span", 1),
     ]
-    assert items == 24 and members == 8
+    assert items == 30 and members == 10
+
+
+def test_demo_routes_its_routed_project_through_the_simulated_judge() -> None:
+    assert runner.invoke(cli, ["demo"]).exit_code == 0
+    with session_scope() as s:
+        pid, job_id = s.execute(
+            text(
+                "SELECT p.id, j.id FROM projects p JOIN jobs j ON j.project_id = p.id"
+                " WHERE p.name = :name AND j.kind = 'routing.route'"
+            ),
+            {"name": ROUTED_PROJECT},
+        ).one()
+    run_job(job_id)
+    with session_scope() as s:
+        status = s.execute(text("SELECT status FROM jobs WHERE id = :j"), {"j": job_id}).scalar()
+        decisions = dict(
+            s.execute(
+                text(
+                    "SELECT decision, count(*) FROM routing_decisions WHERE project_id = :p"
+                    " GROUP BY decision"
+                ),
+                {"p": pid},
+            ).all()
+        )
+        judged = s.execute(
+            text("SELECT count(*) FROM annotations WHERE project_id = :p AND source = 'ai'"),
+            {"p": pid},
+        ).scalar_one()
+    assert status == "succeeded"
+    # Six items, at most three human labels in the budget; the judge labelled the AI ones.
+    assert sum(decisions.values()) == 6
+    assert 0 < decisions.get("human", 0) + decisions.get("both", 0) <= 3
+    assert judged >= decisions.get("ai", 0) > 0

@@ -1,4 +1,6 @@
-"""A demo to try right after `make run`: one project of each kind, an admin and an annotator."""
+"""A demo to try right after `make run`: one project of each kind, an admin and an annotator,
+a simulated judge, and a routed pairwise project whose items that judge and a routing policy
+share out between people and the judge as soon as the worker runs."""
 
 from __future__ import annotations
 
@@ -14,13 +16,22 @@ from sqlalchemy.orm import Session
 from app.auth.models import Role, User
 from app.auth.service import Principal, create_user
 from app.items.importer import import_rows
+from app.judges.models import Judge
+from app.judges.schemas import JudgeCreate
+from app.judges.service import create_judge
 from app.projects.models import Project
 from app.projects.rules import TaskKind
 from app.projects.schemas import ProjectCreate
 from app.projects.service import add_member, create_project
+from app.routing.models import RoutingPolicy
+from app.routing.schemas import PolicyCreate, RoutingSet
+from app.routing.service import create_policy, set_routing
 
 ADMIN_EMAIL = "admin@demo.tandem"
 ANNOTATOR_EMAIL = "annotator@demo.tandem"
+DEMO_JUDGE = "demo-simulated-judge"
+DEMO_POLICY = "Demo: uncertainty, half the items to people"
+ROUTED_PROJECT = "Demo: routed pairwise"
 
 _QA = [
     (
@@ -117,4 +128,62 @@ def seed_demo(session: Session, data_dir: Path) -> dict[str, str]:
         project = create_project(session, principal, body)
         add_member(session, principal, project.id, users[ANNOTATOR_EMAIL].id)
         import_rows(session, project, _rows(kind))
+    _seed_routing(session, principal, users[ANNOTATOR_EMAIL].id)
     return creds
+
+
+def _seed_routing(session: Session, principal: Principal, annotator_id: int) -> None:
+    """A simulated judge (80% accurate against the truth in each item's metadata) and a routed
+    pairwise project: its import queues a route job, which judges every item in both orders
+    and sends the uncertain ones, within a budget of three human labels, to the annotator."""
+    judge = session.scalars(select(Judge).where(Judge.name == DEMO_JUDGE)).one_or_none()
+    if judge is None:
+        judge = create_judge(
+            session,
+            principal,
+            JudgeCreate(
+                name=DEMO_JUDGE,
+                backend="simulated",
+                model="simulated",
+                params={"truth": {"metadata_key": "truth"}, "accuracy": 0.8, "seed": 7},
+            ),
+        )
+    policy = session.scalars(
+        select(RoutingPolicy).where(RoutingPolicy.name == DEMO_POLICY)
+    ).one_or_none()
+    policy_id = (
+        policy.id
+        if policy is not None
+        else create_policy(
+            session,
+            principal,
+            PolicyCreate(
+                name=DEMO_POLICY,
+                strategy="uncertainty",
+                human_budget=3,
+                human_cost=1,
+                human_overlap=1,
+                route_after_import=True,
+            ),
+        ).id
+    )
+    if session.scalars(select(Project).where(Project.name == ROUTED_PROJECT)).first() is not None:
+        return
+    project = create_project(
+        session,
+        principal,
+        ProjectCreate(
+            name=ROUTED_PROJECT,
+            kind=TaskKind.pairwise,
+            guidelines="# Routed demo\n\nPick the more helpful and correct response.",
+        ),
+    )
+    add_member(session, principal, project.id, annotator_id)
+    set_routing(
+        session, principal, project.id, RoutingSet(policy_id=policy_id, judge_ids=[judge.id])
+    )
+    rows = _rows(TaskKind.pairwise)
+    for _, row in rows:
+        # The simulated judge reads the truth here: the first response as imported is the better.
+        row["metadata"] = {**row["metadata"], "truth": {"choice": "a"}}
+    import_rows(session, project, rows)
