@@ -12,10 +12,24 @@ from tests.world import World, build_world
 WIDTH = PHONE["width"]
 # Who opens each page: the first of these whom the authorization matrix lets in.
 VIEWERS = ("researcher_member", "admin", "annotator_member", "anonymous")
-EXTRA = ["/no/such/page", "/projects/abc", "/projects/{project_id}/members", "/docs"]
+EXTRA = [
+    "/no/such/page",
+    "/projects/abc",
+    "/projects/{project_id}/members",
+    "/docs",
+    # The matrix's row has no ?project_id= (a 422 for everyone); the page as people open it:
+    "/judges/{judge_id}/metrics?project_id={project_id}",
+]
+# GET rows that no caller of the matrix's world may open, and why they are left out here.
+UNOPENED = {
+    # The world has no "try on one item" job: its {job_id} sends the admin back to the judge.
+    "GET /admin/judges/{judge_id}/try/{job_id}",
+    "GET /judges/{judge_id}/metrics",  # visited with its project in EXTRA
+}
 
 
 def _viewer(key: str) -> str:
+    assert key not in UNOPENED
     page = PAGES[key]
     for viewer in VIEWERS:
         if page.expected(viewer, "GET") == 200:
@@ -49,7 +63,7 @@ def test_no_page_scrolls_sideways_at_390px(browsing: Browsing, password_hash: st
     w = build_world(password_hash)
     _long_emails(w)
     checked, wide = [], []
-    keys = sorted(k for k in PAGES if k.startswith("GET "))
+    keys = sorted(k for k in PAGES if k.startswith("GET ") and k not in UNOPENED)
     visits = [(k.split(" ", 1)[1], _viewer(k)) for k in keys] + [
         (path, "researcher_member") for path in EXTRA
     ]
