@@ -136,6 +136,17 @@ class FullVote(NamedTuple):
     gold_score: float | None
     assignment_id: int | None
     client_submission_id: str | None
+    # An AI vote's judge output (judge_outputs, joined by annotation id); None for human votes.
+    judge_model: str | None  # what the backend said produced it
+    template_id: int | None
+    template_version: int | None
+    probability: float | None
+    consistent: bool | None
+    tokens_in: int | None
+    tokens_out: int | None
+    latency_s: float | None
+    cost: float | None
+    judge_raw: list[dict[str, Any]] | None  # per call: shown ids, raw text, finish reason, ...
 
 
 Vote = PairwiseVote | RankingVote | SpanVote | CritiqueVote
@@ -154,6 +165,7 @@ class VoteKind(Generic[V]):
     record: type[V]
     tail: tuple[str, ...]
     task_kinds: frozenset[TaskKind]
+    joins: str = ""  # LEFT JOINs that the tail's columns read from (one row per annotation)
 
     def __post_init__(self) -> None:
         # records() trusts the column count: check it once, here, rather than per record.
@@ -218,8 +230,22 @@ FULL = VoteKind(
         "a.gold_score",
         "a.assignment_id",
         "a.client_submission_id",
+        "o.model",
+        "o.template_id",
+        "t.version",
+        "o.probability",
+        "o.consistent",
+        "o.tokens_in",
+        "o.tokens_out",
+        "o.latency_s",
+        "o.cost",
+        "o.raw",
     ),
     frozenset(TaskKind),
+    # An output is unique per (item, judge, template): the join walks that index from the
+    # vote's item and judge (human votes, with no judge, find nothing), never a scan.
+    " LEFT JOIN judge_outputs o ON o.item_id = a.item_id AND o.judge_id = a.judge_id"
+    " AND o.annotation_id = a.id LEFT JOIN judge_templates t ON t.id = o.template_id",
 )
 _BY_TASK_KIND: dict[TaskKind, VoteKind[Any]] = {
     TaskKind.pairwise: PAIRWISE,
@@ -260,6 +286,7 @@ ALL_VOTES = VoteFilter()
 @dataclass(frozen=True, slots=True)
 class _Sql:
     columns: str
+    joins: str
     votes: str  # conditions on annotations a
     items: str  # conditions on items i (empty when there are none)
     params: dict[str, Any]
@@ -298,7 +325,7 @@ def _sql(kind: VoteKind[Any], f: VoteFilter) -> _Sql:
         votes.append("a.id <= :max_id")
         params["max_id"] = f.max_annotation_id
     items = _item_conditions(f, params)
-    return _Sql(kind.columns(preferred), " AND ".join(votes), items, params)
+    return _Sql(kind.columns(preferred), kind.joins, " AND ".join(votes), items, params)
 
 
 def _item_conditions(f: VoteFilter, params: dict[str, Any]) -> str:
@@ -350,7 +377,7 @@ def item_votes_sql(kind: VoteKind[Any], filters: VoteFilter) -> tuple[str, dict[
         FROM items i
         CROSS JOIN LATERAL (
             SELECT json_agg(json_build_array({q.columns}) ORDER BY a.id) AS votes
-            FROM annotations a
+            FROM annotations a{q.joins}
             WHERE {_and("a.item_id = i.id", q.votes)}
         ) v
         CROSS JOIN LATERAL (
@@ -435,7 +462,10 @@ def votes_sql(kind: VoteKind[Any], filters: VoteFilter) -> tuple[str, dict[str, 
     q = _sql(kind, filters)
     join = "JOIN items i ON i.id = a.item_id" if q.items else ""
     where = _and("a.project_id = :pid", q.votes, q.items)
-    return f"SELECT {q.columns} FROM annotations a {join} WHERE {where} ORDER BY a.id", q.params
+    return (
+        f"SELECT {q.columns} FROM annotations a{q.joins} {join} WHERE {where} ORDER BY a.id",
+        q.params,
+    )
 
 
 def iter_votes(

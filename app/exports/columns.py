@@ -215,6 +215,28 @@ def _raw() -> list[Column]:
         Column("assignment_id", INT, "the assignment it answered"),
         Column("client_submission_id", STR, "the browser's id for the submission (retries)"),
         Column("created_at", STR, "when it was made (UTC)"),
+        # The judge's provenance of an AI vote (its judge output); null on human rows.
+        Column("judge_model", STR, "AI: the model the judge's backend said answered"),
+        Column("judge_template_id", INT, "AI: the judge prompt template's id"),
+        Column("judge_template_version", INT, "AI: that template's version"),
+        Column(
+            "judge_probability",
+            FLOAT,
+            "AI: pairwise, P(the first imported response is better); else the judge's"
+            " confidence when known",
+        ),
+        Column("judge_consistent", BOOL, "AI, pairwise: whether both shown orders agreed"),
+        Column("judge_tokens_in", INT, "AI: prompt tokens of the judge's calls"),
+        Column("judge_tokens_out", INT, "AI: completion tokens of the judge's calls"),
+        Column("judge_latency_s", FLOAT, "AI: seconds the judge's calls took"),
+        Column("judge_cost", FLOAT, "AI: cost of the judge's calls (the judge's cost units)"),
+        Column(
+            "judge_raw",
+            STR,
+            "AI: the judge's raw answers, one per call (pairwise: both orders), as a JSON array"
+            " in a string: shown (response ids in shown order), text, finish_reason, tokens_in,"
+            " tokens_out, latency_s, logprobs (when the backend gave them)",
+        ),
     ]
 
 

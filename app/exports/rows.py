@@ -572,6 +572,16 @@ def raw(ctx: Context, item: ItemVotes[FullVote]) -> list[Row]:
             "assignment_id": v.assignment_id,
             "client_submission_id": v.client_submission_id,
             "created_at": v.created_at,
+            "judge_model": v.judge_model,
+            "judge_template_id": v.template_id,
+            "judge_template_version": v.template_version,
+            "judge_probability": v.probability,
+            "judge_consistent": v.consistent,
+            "judge_tokens_in": v.tokens_in,
+            "judge_tokens_out": v.tokens_out,
+            "judge_latency_s": v.latency_s,
+            "judge_cost": v.cost,
+            "judge_raw": None if v.judge_raw is None else orjson.dumps(v.judge_raw).decode(),
         }
         for v in item.votes
     ]
