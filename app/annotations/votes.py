@@ -63,6 +63,8 @@ class VoteHead(Protocol):
     def judge_id(self) -> int | None: ...  # the judge of an AI vote
     @property
     def created_at(self) -> str: ...  # UTC, ISO 8601 with microseconds and "Z"
+    @property
+    def template_version(self) -> int | None: ...  # AI: the version of the judge's template
 
 
 class PairwiseVote(NamedTuple):
@@ -76,6 +78,7 @@ class PairwiseVote(NamedTuple):
     preferred: int | None  # the preferred response's id; None for a tie
     strength: int | None  # 1..3 when given
     aspects: dict[str, int | None] | None  # aspect -> preferred id (None: a tie); None: no aspect
+    template_version: int | None = None  # AI: the judge template's version (see TEMPLATE)
 
 
 class RankingVote(NamedTuple):
@@ -87,6 +90,7 @@ class RankingVote(NamedTuple):
     created_at: str
     shown_order: list[int]  # response ids in the order the author saw them
     order: list[int]  # response ids, best first
+    template_version: int | None = None  # AI: the judge template's version (see TEMPLATE)
 
 
 class SpanMark(TypedDict):
@@ -105,6 +109,7 @@ class SpanVote(NamedTuple):
     created_at: str
     spans: list[SpanMark]  # sorted by (start, end, label)
     overall: int | None  # the overall rating 1..7, when given
+    template_version: int | None = None  # AI: the judge template's version (see TEMPLATE)
 
 
 class CritiqueVote(NamedTuple):
@@ -117,6 +122,7 @@ class CritiqueVote(NamedTuple):
     critique: str
     rewrite: str | None
     rating: int | None  # 1..7, when given
+    template_version: int | None = None  # AI: the judge template's version (see TEMPLATE)
 
 
 class FullVote(NamedTuple):
@@ -151,6 +157,17 @@ class FullVote(NamedTuple):
 
 Vote = PairwiseVote | RankingVote | SpanVote | CritiqueVote
 V = TypeVar("V", PairwiseVote, RankingVote, SpanVote, CritiqueVote, FullVote)
+
+# An AI vote's judge output and its template. An output is unique per (item, judge, template):
+# the join walks that index from the vote's item and judge (a human vote, with no judge, finds
+# nothing), never a scan; the flat and the per-item reads share it.
+JUDGE_JOIN = (
+    " LEFT JOIN judge_outputs o ON o.item_id = a.item_id AND o.judge_id = a.judge_id"
+    " AND o.annotation_id = a.id LEFT JOIN judge_templates t ON t.id = o.template_id"
+)
+# Which template version the judge answered under: the last column of every record kind's
+# tail (FullVote reads it among the rest of the output).
+TEMPLATE = "t.version"
 
 # {preferred} is the pairwise verdict read: overall, or one aspect's (VoteFilter.aspect).
 _PREFERRED = "(a.payload->>'preferred')::bigint"
@@ -200,23 +217,31 @@ PAIRWISE = VoteKind(
         "{preferred}",
         "(a.payload->>'strength')::int",
         "NULLIF(a.payload->'aspects', '{}')",
+        TEMPLATE,
     ),
     frozenset({TaskKind.pairwise}),
+    JUDGE_JOIN,
 )
 RANKING = VoteKind(
-    "ranking", RankingVote, ("a.shown_order", "a.payload->'order'"), frozenset({TaskKind.ranking})
+    "ranking",
+    RankingVote,
+    ("a.shown_order", "a.payload->'order'", TEMPLATE),
+    frozenset({TaskKind.ranking}),
+    JUDGE_JOIN,
 )
 SPAN = VoteKind(
     "span",
     SpanVote,
-    ("COALESCE(a.payload->'spans', '[]')", "(a.payload->>'overall')::int"),
+    ("COALESCE(a.payload->'spans', '[]')", "(a.payload->>'overall')::int", TEMPLATE),
     frozenset({TaskKind.span}),
+    JUDGE_JOIN,
 )
 CRITIQUE = VoteKind(
     "critique",
     CritiqueVote,
-    ("a.payload->>'critique'", "a.payload->>'rewrite'", "(a.payload->>'rating')::int"),
+    ("a.payload->>'critique'", "a.payload->>'rewrite'", "(a.payload->>'rating')::int", TEMPLATE),
     frozenset({TaskKind.critique}),
+    JUDGE_JOIN,
 )
 FULL = VoteKind(
     "full",
@@ -232,7 +257,7 @@ FULL = VoteKind(
         "a.client_submission_id",
         "o.model",
         "o.template_id",
-        "t.version",
+        TEMPLATE,
         "o.probability",
         "o.consistent",
         "o.tokens_in",
@@ -242,10 +267,7 @@ FULL = VoteKind(
         "o.raw",
     ),
     frozenset(TaskKind),
-    # An output is unique per (item, judge, template): the join walks that index from the
-    # vote's item and judge (human votes, with no judge, find nothing), never a scan.
-    " LEFT JOIN judge_outputs o ON o.item_id = a.item_id AND o.judge_id = a.judge_id"
-    " AND o.annotation_id = a.id LEFT JOIN judge_templates t ON t.id = o.template_id",
+    JUDGE_JOIN,
 )
 _BY_TASK_KIND: dict[TaskKind, VoteKind[Any]] = {
     TaskKind.pairwise: PAIRWISE,

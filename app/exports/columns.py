@@ -29,6 +29,7 @@ def _vote(*extra: tuple[str, Any]) -> Any:
         ("source", STR),
         ("annotator_id", INT),
         ("judge", STR),
+        ("judge_template_version", INT),
         *extra,
         ("created_at", STR),
     ]
@@ -41,7 +42,8 @@ MERGED_SPAN = pa.struct(
 )
 VOTE_DOC = (
     "one entry per vote: annotation_id, source (human|ai), annotator_id (pseudonymous user id,"
-    " human votes), judge (AI votes), created_at (UTC), and"
+    " human votes), judge (AI votes: `judge:<name>`), judge_template_version (AI votes: the"
+    " version of the judge prompt template it answered under), created_at (UTC), and"
 )
 
 
@@ -162,7 +164,8 @@ def _critique() -> list[Column]:
         Column("annotation_id", INT, "annotation id"),
         Column("source", STR, "human or ai"),
         Column("annotator_id", INT, "pseudonymous user id (human)"),
-        Column("judge", STR, "judge (ai)"),
+        Column("judge", STR, "judge (ai): `judge:<name>`"),
+        Column("judge_template_version", INT, "judge prompt template version (ai)"),
         Column("created_at", STR, "when the annotation was made (UTC)"),
     ]
 

@@ -60,6 +60,7 @@ def _voter(ctx: Context, v: VoteHead) -> Row:
         "source": v.source,
         "annotator_id": v.annotator_id,
         "judge": judge_name(ctx, v.judge_id),
+        "judge_template_version": v.template_version,
     }
 
 
@@ -132,6 +133,7 @@ def _pairwise_vote(ctx: Context, v: PairwiseVote, chosen: int) -> Row:
         "source": v.source,
         "annotator_id": v.annotator_id,
         "judge": None if v.judge_id is None else f"judge:{ctx.judges.get(v.judge_id, v.judge_id)}",
+        "judge_template_version": v.template_version,
         "choice": choice,
         "strength": v.strength,
         "created_at": v.created_at,

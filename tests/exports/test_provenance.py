@@ -76,3 +76,30 @@ def test_raw_export_carries_judge_provenance_of_ai_rows_only(
         raw = json.loads(row["judge_raw"])
         assert raw == out["raw"] and len(raw) == 2
         assert raw[0]["shown"] == list(reversed(raw[1]["shown"]))
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_aggregated_votes_name_the_judge_and_template_version(
+    admin: Actor, researcher: Actor, make_user: Callable[..., Actor], fmt: str
+) -> None:
+    pid = make_project(researcher, "pairwise", 2)
+    human = make_user("annotator")
+    r = researcher.client.post(f"/api/v1/projects/{pid}/members", json={"user_id": human.id})
+    assert r.status_code in (200, 201), r.text
+    annotate(human, pid, lambda t: {"choice": "a"})
+    judge = simulated(admin, name="provenance-pref")
+    assert run_inline(researcher, pid, judge["id"])["status"] == "succeeded"
+    [(version,)] = sql(
+        "SELECT DISTINCT t.version FROM judge_outputs o"
+        " JOIN judge_templates t ON t.id = o.template_id WHERE o.project_id = %s",
+        pid,
+    )
+
+    rows = export(researcher, pid, schema="preference", aggregate="none", format=fmt)
+    votes = [v for row in rows for v in row["votes"]]
+    assert {v["source"] for v in votes} == {"human", "ai"}
+    for v in votes:
+        if v["source"] == "ai":
+            assert (v["judge"], v["judge_template_version"]) == ("judge:provenance-pref", version)
+        else:
+            assert (v["judge"], v["judge_template_version"]) == (None, None)
