@@ -161,6 +161,13 @@ def fill(url: str, items: int, votes_per_item: int, annotators: int, seed: int) 
             "id, project_id, item_id, source, user_id, judge_id, payload, schema_version,"
             " shown_order, time_spent_ms, over_quota, created_at"
         )
+        # AI votes name judges 1..3 (annotations.judge_id is a foreign key).
+        for j in (1, 2, 3):
+            conn.execute(
+                "INSERT INTO judges (id, name, backend, model) OVERRIDING SYSTEM VALUE"
+                " VALUES (%s, %s, 'simulated', 'sim') ON CONFLICT DO NOTHING",
+                (j, f"bench-judge-{j}"),
+            )
         n = ann0
         with conn.cursor().copy(f"COPY annotations ({cols}) FROM STDIN") as copy:
             for start in range(0, items, batch // votes_per_item):

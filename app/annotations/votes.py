@@ -63,6 +63,8 @@ class VoteHead(Protocol):
     def judge_id(self) -> int | None: ...  # the judge of an AI vote
     @property
     def created_at(self) -> str: ...  # UTC, ISO 8601 with microseconds and "Z"
+    @property
+    def template_version(self) -> int | None: ...  # AI: the version of the judge's template
 
 
 class PairwiseVote(NamedTuple):
@@ -76,6 +78,7 @@ class PairwiseVote(NamedTuple):
     preferred: int | None  # the preferred response's id; None for a tie
     strength: int | None  # 1..3 when given
     aspects: dict[str, int | None] | None  # aspect -> preferred id (None: a tie); None: no aspect
+    template_version: int | None = None  # AI: the judge template's version (see TEMPLATE)
 
 
 class RankingVote(NamedTuple):
@@ -87,6 +90,7 @@ class RankingVote(NamedTuple):
     created_at: str
     shown_order: list[int]  # response ids in the order the author saw them
     order: list[int]  # response ids, best first
+    template_version: int | None = None  # AI: the judge template's version (see TEMPLATE)
 
 
 class SpanMark(TypedDict):
@@ -105,6 +109,7 @@ class SpanVote(NamedTuple):
     created_at: str
     spans: list[SpanMark]  # sorted by (start, end, label)
     overall: int | None  # the overall rating 1..7, when given
+    template_version: int | None = None  # AI: the judge template's version (see TEMPLATE)
 
 
 class CritiqueVote(NamedTuple):
@@ -117,6 +122,7 @@ class CritiqueVote(NamedTuple):
     critique: str
     rewrite: str | None
     rating: int | None  # 1..7, when given
+    template_version: int | None = None  # AI: the judge template's version (see TEMPLATE)
 
 
 class FullVote(NamedTuple):
@@ -136,10 +142,32 @@ class FullVote(NamedTuple):
     gold_score: float | None
     assignment_id: int | None
     client_submission_id: str | None
+    # An AI vote's judge output (judge_outputs, joined by annotation id); None for human votes.
+    judge_model: str | None  # what the backend said produced it
+    template_id: int | None
+    template_version: int | None
+    probability: float | None
+    consistent: bool | None
+    tokens_in: int | None
+    tokens_out: int | None
+    latency_s: float | None
+    cost: float | None
+    judge_raw: list[dict[str, Any]] | None  # per call: shown ids, raw text, finish reason, ...
 
 
 Vote = PairwiseVote | RankingVote | SpanVote | CritiqueVote
 V = TypeVar("V", PairwiseVote, RankingVote, SpanVote, CritiqueVote, FullVote)
+
+# An AI vote's judge output and its template. An output is unique per (item, judge, template):
+# the join walks that index from the vote's item and judge (a human vote, with no judge, finds
+# nothing), never a scan; the flat and the per-item reads share it.
+JUDGE_JOIN = (
+    " LEFT JOIN judge_outputs o ON o.item_id = a.item_id AND o.judge_id = a.judge_id"
+    " AND o.annotation_id = a.id LEFT JOIN judge_templates t ON t.id = o.template_id"
+)
+# Which template version the judge answered under: the last column of every record kind's
+# tail (FullVote reads it among the rest of the output).
+TEMPLATE = "t.version"
 
 # {preferred} is the pairwise verdict read: overall, or one aspect's (VoteFilter.aspect).
 _PREFERRED = "(a.payload->>'preferred')::bigint"
@@ -154,6 +182,7 @@ class VoteKind(Generic[V]):
     record: type[V]
     tail: tuple[str, ...]
     task_kinds: frozenset[TaskKind]
+    joins: str = ""  # LEFT JOINs that the tail's columns read from (one row per annotation)
 
     def __post_init__(self) -> None:
         # records() trusts the column count: check it once, here, rather than per record.
@@ -188,23 +217,31 @@ PAIRWISE = VoteKind(
         "{preferred}",
         "(a.payload->>'strength')::int",
         "NULLIF(a.payload->'aspects', '{}')",
+        TEMPLATE,
     ),
     frozenset({TaskKind.pairwise}),
+    JUDGE_JOIN,
 )
 RANKING = VoteKind(
-    "ranking", RankingVote, ("a.shown_order", "a.payload->'order'"), frozenset({TaskKind.ranking})
+    "ranking",
+    RankingVote,
+    ("a.shown_order", "a.payload->'order'", TEMPLATE),
+    frozenset({TaskKind.ranking}),
+    JUDGE_JOIN,
 )
 SPAN = VoteKind(
     "span",
     SpanVote,
-    ("COALESCE(a.payload->'spans', '[]')", "(a.payload->>'overall')::int"),
+    ("COALESCE(a.payload->'spans', '[]')", "(a.payload->>'overall')::int", TEMPLATE),
     frozenset({TaskKind.span}),
+    JUDGE_JOIN,
 )
 CRITIQUE = VoteKind(
     "critique",
     CritiqueVote,
-    ("a.payload->>'critique'", "a.payload->>'rewrite'", "(a.payload->>'rating')::int"),
+    ("a.payload->>'critique'", "a.payload->>'rewrite'", "(a.payload->>'rating')::int", TEMPLATE),
     frozenset({TaskKind.critique}),
+    JUDGE_JOIN,
 )
 FULL = VoteKind(
     "full",
@@ -218,8 +255,19 @@ FULL = VoteKind(
         "a.gold_score",
         "a.assignment_id",
         "a.client_submission_id",
+        "o.model",
+        "o.template_id",
+        TEMPLATE,
+        "o.probability",
+        "o.consistent",
+        "o.tokens_in",
+        "o.tokens_out",
+        "o.latency_s",
+        "o.cost",
+        "o.raw",
     ),
     frozenset(TaskKind),
+    JUDGE_JOIN,
 )
 _BY_TASK_KIND: dict[TaskKind, VoteKind[Any]] = {
     TaskKind.pairwise: PAIRWISE,
@@ -260,6 +308,7 @@ ALL_VOTES = VoteFilter()
 @dataclass(frozen=True, slots=True)
 class _Sql:
     columns: str
+    joins: str
     votes: str  # conditions on annotations a
     items: str  # conditions on items i (empty when there are none)
     params: dict[str, Any]
@@ -298,7 +347,7 @@ def _sql(kind: VoteKind[Any], f: VoteFilter) -> _Sql:
         votes.append("a.id <= :max_id")
         params["max_id"] = f.max_annotation_id
     items = _item_conditions(f, params)
-    return _Sql(kind.columns(preferred), " AND ".join(votes), items, params)
+    return _Sql(kind.columns(preferred), kind.joins, " AND ".join(votes), items, params)
 
 
 def _item_conditions(f: VoteFilter, params: dict[str, Any]) -> str:
@@ -350,7 +399,7 @@ def item_votes_sql(kind: VoteKind[Any], filters: VoteFilter) -> tuple[str, dict[
         FROM items i
         CROSS JOIN LATERAL (
             SELECT json_agg(json_build_array({q.columns}) ORDER BY a.id) AS votes
-            FROM annotations a
+            FROM annotations a{q.joins}
             WHERE {_and("a.item_id = i.id", q.votes)}
         ) v
         CROSS JOIN LATERAL (
@@ -435,7 +484,10 @@ def votes_sql(kind: VoteKind[Any], filters: VoteFilter) -> tuple[str, dict[str, 
     q = _sql(kind, filters)
     join = "JOIN items i ON i.id = a.item_id" if q.items else ""
     where = _and("a.project_id = :pid", q.votes, q.items)
-    return f"SELECT {q.columns} FROM annotations a {join} WHERE {where} ORDER BY a.id", q.params
+    return (
+        f"SELECT {q.columns} FROM annotations a{q.joins} {join} WHERE {where} ORDER BY a.id",
+        q.params,
+    )
 
 
 def iter_votes(

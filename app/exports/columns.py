@@ -29,6 +29,7 @@ def _vote(*extra: tuple[str, Any]) -> Any:
         ("source", STR),
         ("annotator_id", INT),
         ("judge", STR),
+        ("judge_template_version", INT),
         *extra,
         ("created_at", STR),
     ]
@@ -41,7 +42,8 @@ MERGED_SPAN = pa.struct(
 )
 VOTE_DOC = (
     "one entry per vote: annotation_id, source (human|ai), annotator_id (pseudonymous user id,"
-    " human votes), judge (AI votes), created_at (UTC), and"
+    " human votes), judge (AI votes: `judge:<name>`), judge_template_version (AI votes: the"
+    " version of the judge prompt template it answered under), created_at (UTC), and"
 )
 
 
@@ -162,7 +164,8 @@ def _critique() -> list[Column]:
         Column("annotation_id", INT, "annotation id"),
         Column("source", STR, "human or ai"),
         Column("annotator_id", INT, "pseudonymous user id (human)"),
-        Column("judge", STR, "judge (ai)"),
+        Column("judge", STR, "judge (ai): `judge:<name>`"),
+        Column("judge_template_version", INT, "judge prompt template version (ai)"),
         Column("created_at", STR, "when the annotation was made (UTC)"),
     ]
 
@@ -215,6 +218,28 @@ def _raw() -> list[Column]:
         Column("assignment_id", INT, "the assignment it answered"),
         Column("client_submission_id", STR, "the browser's id for the submission (retries)"),
         Column("created_at", STR, "when it was made (UTC)"),
+        # The judge's provenance of an AI vote (its judge output); null on human rows.
+        Column("judge_model", STR, "AI: the model the judge's backend said answered"),
+        Column("judge_template_id", INT, "AI: the judge prompt template's id"),
+        Column("judge_template_version", INT, "AI: that template's version"),
+        Column(
+            "judge_probability",
+            FLOAT,
+            "AI: pairwise, P(the first imported response is better); else the judge's"
+            " confidence when known",
+        ),
+        Column("judge_consistent", BOOL, "AI, pairwise: whether both shown orders agreed"),
+        Column("judge_tokens_in", INT, "AI: prompt tokens of the judge's calls"),
+        Column("judge_tokens_out", INT, "AI: completion tokens of the judge's calls"),
+        Column("judge_latency_s", FLOAT, "AI: seconds the judge's calls took"),
+        Column("judge_cost", FLOAT, "AI: cost of the judge's calls (the judge's cost units)"),
+        Column(
+            "judge_raw",
+            STR,
+            "AI: the judge's raw answers, one per call (pairwise: both orders), as a JSON array"
+            " in a string: shown (response ids in shown order), text, finish_reason, tokens_in,"
+            " tokens_out, latency_s, logprobs (when the backend gave them)",
+        ),
     ]
 
 

@@ -60,6 +60,7 @@ def _voter(ctx: Context, v: VoteHead) -> Row:
         "source": v.source,
         "annotator_id": v.annotator_id,
         "judge": judge_name(ctx, v.judge_id),
+        "judge_template_version": v.template_version,
     }
 
 
@@ -132,6 +133,7 @@ def _pairwise_vote(ctx: Context, v: PairwiseVote, chosen: int) -> Row:
         "source": v.source,
         "annotator_id": v.annotator_id,
         "judge": None if v.judge_id is None else f"judge:{ctx.judges.get(v.judge_id, v.judge_id)}",
+        "judge_template_version": v.template_version,
         "choice": choice,
         "strength": v.strength,
         "created_at": v.created_at,
@@ -572,6 +574,16 @@ def raw(ctx: Context, item: ItemVotes[FullVote]) -> list[Row]:
             "assignment_id": v.assignment_id,
             "client_submission_id": v.client_submission_id,
             "created_at": v.created_at,
+            "judge_model": v.judge_model,
+            "judge_template_id": v.template_id,
+            "judge_template_version": v.template_version,
+            "judge_probability": v.probability,
+            "judge_consistent": v.consistent,
+            "judge_tokens_in": v.tokens_in,
+            "judge_tokens_out": v.tokens_out,
+            "judge_latency_s": v.latency_s,
+            "judge_cost": v.cost,
+            "judge_raw": None if v.judge_raw is None else orjson.dumps(v.judge_raw).decode(),
         }
         for v in item.votes
     ]

@@ -88,6 +88,8 @@ def test_preference_rows_are_majority_votes_with_provenance(
             "source": "ai",
             "annotator_id": None,
             "judge": f"judge:{JUDGE}",
+            # Inserted without a judge output (no run): no template to name.
+            "judge_template_version": None,
             "choice": "rejected",
             "strength": None,
             "created_at": ai[0]["created_at"],
