@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from app.jobs import runner
 from tests.helpers import Actor, sql_value
 from tests.web.test_pages import _browser, _csrf
 
@@ -118,3 +119,23 @@ def test_review_refusal_comes_back_to_the_review_queue(
     csrf = _csrf(browser.get(here).text)
     r = browser.post(f"{here}/{item}", data={"csrf_token": csrf, "preferred": "abc"})
     _refused(r, here, "is not a response id.", browser)
+
+
+def test_cancelling_a_finished_job_comes_back_to_the_project_page(
+    project_factory: Callable[..., dict[str, Any]],
+    researcher: Actor,
+    app_client_factory: Callable[[], httpx.Client],
+) -> None:
+    pid = project_factory("pairwise", items=1)["id"]
+    browser = _browser(app_client_factory, researcher)
+    here = f"/projects/{pid}"
+    csrf = _csrf(browser.get(here).text)
+    r = browser.post(
+        f"{here}/exports", data={"csrf_token": csrf, "schema": "raw"}, follow_redirects=False
+    )
+    assert r.status_code == 303
+    job_id = sql_value("SELECT max(id) FROM jobs WHERE project_id = %s", pid)
+    assert runner.run_job(job_id) == "done"
+    r = browser.post(f"/jobs/{job_id}/cancel", data={"csrf_token": csrf})
+    _refused(r, here, "already succeeded; there is nothing to cancel.", browser)
+    assert 'data-testid="jobs-error"' in r.text
