@@ -176,12 +176,20 @@ def run_page(
     training_run_id: PathId, request: Request, principal: PageUser, session: DbSession
 ) -> Response:
     run = service.to_out(session, service.get_run(session, principal, training_run_id))
-    return render(request, "training_run.html", _run_view(run), principal=principal)
+    errors, _ = read_flash(request)
+    context = {**_run_view(run), "error": errors.get("form", "")}
+    return render(request, "training_run.html", context, principal=principal)
 
 
 @router.post("/training/{training_run_id}/cancel")
 async def cancel_run(
     training_run_id: PathId, request: Request, principal: FormUser, session: DbSession
 ) -> Response:
-    await run_in_threadpool(service.cancel_run, session, principal, training_run_id)
+    try:
+        await run_in_threadpool(service.cancel_run, session, principal, training_run_id)
+    except DomainError as exc:  # a run that ended meanwhile: said on its page
+        session.rollback()
+        if exc.status_code in (403, 404):
+            raise
+        return redirect_with_error(f"/training/{training_run_id}", {"form": exc.message})
     return RedirectResponse(f"/training/{training_run_id}", status_code=303)
