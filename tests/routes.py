@@ -371,9 +371,10 @@ PAGES: dict[str, Page] = {
     "POST /projects/{project_id}/exports": Page(
         FORM_RESEARCHER_MEMBERS, form=lambda w: {"schema": "raw"}
     ),
-    # The world's export is still queued: deleting it is refused (409) until its job ends.
+    # The world's export is still queued: deleting it is refused until its job ends, a 303
+    # back to the exports page carrying the reason (post-redirect-get, app/web/flash.py).
     "POST /projects/{project_id}/exports/{export_id}/delete": Page(
-        (303, 303, 403, 403, 404, 409, 409), form=lambda w: {}
+        (303, 303, 403, 403, 404, 303, 303), form=lambda w: {}
     ),
     "GET /projects/{project_id}/items": Page(PAGE_RESEARCHER_MEMBERS),
     "GET /projects/{project_id}/items/{item_id}": Page(PAGE_RESEARCHER_MEMBERS),

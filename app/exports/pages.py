@@ -37,6 +37,7 @@ from app.pagination import Cursor, Keyset
 from app.projects.service import get_project
 from app.validation import PathId
 from app.web.deps import FormUser, PageRoute, PageUser
+from app.web.flash import read_flash, redirect_with_error
 from app.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -212,9 +213,11 @@ def exports_page(
     params = request.query_params
     # The form was sent (its `schema` select always is): count what would come out.
     submitted = "schema" in params
+    errors, typed = read_flash(request)  # a refused start or delete, carried here
     return _page(
         request, principal, session, project_id,
-        values=_field_values(params), cursor=cursor, run_preview=submitted,
+        values=_field_values(typed or params), cursor=cursor,
+        run_preview=submitted and not errors, error=errors.get("form", ""),
     )  # fmt: skip
 
 
@@ -224,22 +227,17 @@ async def start_snapshot(
 ) -> Response:
     form = await request.form()
     values = {k: v for k, v in form.items() if isinstance(v, str) and k in FIELDS}
+    back = f"/projects/{project_id}/exports"
     try:
         options = parse_options(values)
         await run_in_threadpool(service.request_snapshot, session, principal, project_id, options)
     except ValidationError as err:
-        return await run_in_threadpool(
-            _page, request, principal, session, project_id,
-            values=_field_values(values), error=" ".join(_problems(err)), status=422,
-        )  # fmt: skip
+        return redirect_with_error(back, {"form": " ".join(_problems(err))}, values)
     except DomainError as exc:
         session.rollback()
         if exc.status_code in (403, 404):
             raise
-        return await run_in_threadpool(
-            _page, request, principal, session, project_id,
-            values=_field_values(values), error=exc.message, status=exc.status_code,
-        )  # fmt: skip
+        return redirect_with_error(back, {"form": exc.message}, values)
     return RedirectResponse(
         f"/projects/{project_id}/exports?notice=started#snapshots", status_code=303
     )
@@ -247,7 +245,7 @@ async def start_snapshot(
 
 @router.post("/projects/{project_id}/exports/{export_id}/delete")
 def delete_snapshot(
-    project_id: PathId, export_id: PathId, request: Request, principal: FormUser, session: DbSession
+    project_id: PathId, export_id: PathId, principal: FormUser, session: DbSession
 ) -> Response:
     try:
         service.delete_export(session, principal, project_id, export_id)
@@ -255,8 +253,5 @@ def delete_snapshot(
         session.rollback()
         if exc.status_code in (403, 404):
             raise
-        return _page(
-            request, principal, session, project_id,
-            values=_field_values({}), error=exc.message, status=exc.status_code,
-        )  # fmt: skip
+        return redirect_with_error(f"/projects/{project_id}/exports", {"form": exc.message})
     return RedirectResponse(f"/projects/{project_id}/exports?notice=deleted", status_code=303)

@@ -12,11 +12,13 @@ from fastapi.responses import RedirectResponse, Response
 from app.auth.deps import DbSession
 from app.auth.models import Role
 from app.auth.service import require_role
+from app.errors import DomainError
 from app.jobs import service
 from app.jobs.models import JobStatus
 from app.pagination import Cursor, Keyset
 from app.validation import BIGINT_MAX, PathId
 from app.web.deps import FormUser, PageRoute, PageUser
+from app.web.flash import read_flash, redirect_with_error
 from app.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -40,6 +42,7 @@ def jobs_page(
     )
     filters = {"project_id": project_id, "status": status.value if status else None, "kind": kind}
     query = urlencode({k: v for k, v in filters.items() if v})
+    errors, _ = read_flash(request)
     return render(
         request,
         "jobs.html",
@@ -50,6 +53,7 @@ def jobs_page(
             "statuses": [s.value for s in JobStatus],
             "query": query,
             "first_page": cursor is None,
+            "error": errors.get("jobs", ""),
         },
         principal=principal,
     )
@@ -58,8 +62,16 @@ def jobs_page(
 @router.post("/jobs/{job_id}/cancel")
 def cancel_job(job_id: PathId, principal: FormUser, session: DbSession) -> Response:
     """The pages' cancel button: the API's rule (its creator or an admin), then back to the
-    job's project (or the jobs page)."""
-    job = service.cancel_job(session, principal, job_id)
+    job's project (or the jobs page); a job that ended meanwhile is said there."""
+    job = service.get_job(session, principal, job_id)
+    back = f"/projects/{job.project_id}" if job.project_id is not None else "/jobs"
+    try:
+        service.cancel_job(session, principal, job_id)
+    except DomainError as exc:
+        session.rollback()
+        if exc.status_code in (403, 404):
+            raise
+        return redirect_with_error(f"{back}#jobs", {"jobs": exc.message})
     if job.project_id is not None:
-        return RedirectResponse(f"/projects/{job.project_id}?notice=job_cancel", status_code=303)
-    return RedirectResponse("/jobs", status_code=303)
+        return RedirectResponse(f"{back}?notice=job_cancel#jobs", status_code=303)
+    return RedirectResponse(back, status_code=303)

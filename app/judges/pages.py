@@ -27,6 +27,7 @@ from app.pagination import MAX_LIMIT, Keyset
 from app.projects import service as projects
 from app.validation import PathId
 from app.web.deps import FormUser, PageRoute, PageUser
+from app.web.flash import read_flash, redirect_with_error
 from app.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -91,7 +92,6 @@ def _list_page(
     session: DbSession,
     values: dict[str, Any] | None = None,
     error: str = "",
-    status: int = 200,
 ) -> Response:
     judges = service.list_judges(session, principal, Keyset(MAX_LIMIT, None))
     defaults = {
@@ -110,14 +110,14 @@ def _list_page(
             "error": error,
         },
         principal=principal,
-        status_code=status,
     )
 
 
 @router.get("/admin/judges")
 def judges_page(request: Request, principal: PageUser, session: DbSession) -> Response:
     require_role(principal, Role.admin)
-    return _list_page(request, principal, session)
+    errors, typed = read_flash(request)
+    return _list_page(request, principal, session, typed, errors.get("form", ""))
 
 
 @router.post("/admin/judges")
@@ -137,7 +137,7 @@ async def create_judge(request: Request, principal: FormUser, session: DbSession
             "costs": {k: _text(form, k) for k in ("per_call", "per_1k_input", "per_1k_output")},
             "enabled": form.get("enabled") == "on",
         }  # fmt: skip
-        return _list_page(request, principal, session, values, _message(exc), 422)
+        return redirect_with_error("/admin/judges", {"form": _message(exc)}, values)
     return RedirectResponse(f"/admin/judges/{judge.id}?notice=created", status_code=303)
 
 
@@ -149,7 +149,6 @@ def _judge_page(
     *,
     values: dict[str, Any] | None = None,
     error: str = "",
-    status: int = 200,
 ) -> Response:
     judge = service.get_judge(session, principal, judge_id)
     runs = list(
@@ -179,7 +178,6 @@ def _judge_page(
             "error": error,
         },
         principal=principal,
-        status_code=status,
     )
 
 
@@ -188,7 +186,10 @@ def judge_page(
     judge_id: PathId, request: Request, principal: PageUser, session: DbSession
 ) -> Response:
     require_role(principal, Role.admin)
-    return _judge_page(request, principal, session, judge_id)
+    errors, typed = read_flash(request)
+    return _judge_page(
+        request, principal, session, judge_id, values=typed, error=errors.get("form", "")
+    )
 
 
 @router.post("/admin/judges/{judge_id}")
@@ -205,9 +206,7 @@ async def edit_judge(
         if isinstance(exc, DomainError) and exc.status_code == 404:
             raise
         values = {"params": _text(form, "params"), "name": _text(form, "name")}
-        return _judge_page(
-            request, principal, session, judge_id, values=values, error=_message(exc), status=422
-        )
+        return redirect_with_error(f"/admin/judges/{judge_id}", {"form": _message(exc)}, values)
     return RedirectResponse(f"/admin/judges/{judge_id}?notice=saved", status_code=303)
 
 
@@ -233,7 +232,7 @@ async def start_run(
         await run_in_threadpool(service.start_run, session, principal, project_id, body)
     except (ValueError, DomainError) as exc:
         session.rollback()
-        return _judge_page(request, principal, session, judge_id, error=_message(exc), status=422)
+        return redirect_with_error(f"/admin/judges/{judge_id}", {"form": _message(exc)})
     return RedirectResponse(f"/admin/judges/{judge_id}?notice=run", status_code=303)
 
 
@@ -250,7 +249,7 @@ async def try_item(
         )
     except (ValueError, DomainError) as exc:
         session.rollback()
-        return _judge_page(request, principal, session, judge_id, error=_message(exc), status=422)
+        return redirect_with_error(f"/admin/judges/{judge_id}", {"form": _message(exc)})
     return RedirectResponse(f"/admin/judges/{judge_id}/try/{job.id}", status_code=303)
 
 

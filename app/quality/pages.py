@@ -16,6 +16,7 @@ from app.quality import dashboard, service
 from app.quality.errors import NoLeaderboard
 from app.validation import PathId, storable_text
 from app.web.deps import FormUser, PageRoute, PageUser
+from app.web.flash import read_flash, redirect_with_error
 from app.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -94,7 +95,8 @@ def lift(project_id: PathId, user_id: PathId, principal: FormUser, session: DbSe
 def review_page(
     project_id: PathId, request: Request, principal: PageUser, session: DbSession
 ) -> Response:
-    return _review(request, principal, session, project_id)
+    errors, _ = read_flash(request)
+    return _review(request, principal, session, project_id, errors.get("form", ""))
 
 
 def _review(
@@ -103,7 +105,6 @@ def _review(
     session: Session,
     project_id: int,
     error: str = "",
-    status: int = 200,
 ) -> Response:
     # Re-shown after a refused pick: read only, so that the refused request changes nothing.
     queue = service.review_queue(session, principal, project_id, limit=50, ask_refresh=not error)
@@ -118,7 +119,6 @@ def _review(
             "notice": NOTICES.get(request.query_params.get("notice", ""), ""),
         },
         principal=principal,
-        status_code=status,
     )
 
 
@@ -146,7 +146,7 @@ async def decide(
         session.rollback()
         if exc.status_code in (403, 404):
             raise
-        return _review(request, principal, session, project_id, exc.message, exc.status_code)
+        return redirect_with_error(f"/projects/{project_id}/review", {"form": exc.message})
     return RedirectResponse(f"/projects/{project_id}/review?notice=decided", status_code=303)
 
 

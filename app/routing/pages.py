@@ -29,6 +29,7 @@ from app.routing.models import RoutingDecision, Strategy
 from app.routing.schemas import PolicyCreate, PolicyPatch, RouteRequest, RoutingSet
 from app.validation import PathId
 from app.web.deps import FormUser, PageRoute, PageUser
+from app.web.flash import read_flash, redirect_with_error
 from app.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -96,7 +97,6 @@ def _admin_page(
     *,
     error: str = "",
     values: dict[str, Any] | None = None,
-    status: int = 200,
 ) -> Response:
     require_role(principal, Role.admin)
     policies = service.list_policies(session, principal, Keyset(MAX_LIMIT, None))
@@ -111,13 +111,15 @@ def _admin_page(
             "notice": NOTICES.get(request.query_params.get("notice", ""), ""),
         },
         principal=principal,
-        status_code=status,
     )
 
 
 @router.get("/admin/routing")
 def admin_routing(request: Request, principal: PageUser, session: DbSession) -> Response:
-    return _admin_page(request, principal, session)
+    errors, typed = read_flash(request)
+    return _admin_page(
+        request, principal, session, error=errors.get("form", ""), values=typed or None
+    )
 
 
 @router.post("/admin/routing")
@@ -131,10 +133,7 @@ async def create_policy(request: Request, principal: FormUser, session: DbSessio
     except (ValidationError, FormError, DomainError) as exc:
         session.rollback()
         message = _message(exc) if isinstance(exc, ValidationError) else exc.message
-        status = exc.status_code if isinstance(exc, DomainError) else 422
-        return await run_in_threadpool(
-            _admin_page, request, principal, session, error=message, values=values, status=status
-        )
+        return redirect_with_error("/admin/routing", {"form": message}, values)
     return RedirectResponse(f"/admin/routing/{policy.id}?notice=created", status_code=303)
 
 
@@ -145,7 +144,7 @@ def _policy_page(
     policy_id: int,
     *,
     error: str = "",
-    status: int = 200,
+    typed: dict[str, Any] | None = None,
 ) -> Response:
     policy = service.get_policy(session, principal, policy_id)
     latest = policy.latest
@@ -160,12 +159,12 @@ def _policy_page(
                 "params": json.dumps(latest.params),
                 "min_human": json.dumps(latest.min_human) if latest.min_human else "",
                 "human_overlap": latest.human_overlap or "",
+                **(typed or {}),
             },
             "error": error,
             "notice": NOTICES.get(request.query_params.get("notice", ""), ""),
         },
         principal=principal,
-        status_code=status,
     )
 
 
@@ -173,7 +172,10 @@ def _policy_page(
 def policy_page(
     policy_id: PathId, request: Request, principal: PageUser, session: DbSession
 ) -> Response:
-    return _policy_page(request, principal, session, policy_id)
+    errors, typed = read_flash(request)
+    return _policy_page(
+        request, principal, session, policy_id, error=errors.get("form", ""), typed=typed
+    )
 
 
 @router.post("/admin/routing/{policy_id}")
@@ -190,9 +192,9 @@ async def new_version(
         if isinstance(exc, DomainError) and exc.status_code in (403, 404):
             raise
         message = _message(exc) if isinstance(exc, ValidationError) else exc.message
-        return await run_in_threadpool(
-            _policy_page, request, principal, session, policy_id, error=message, status=422
-        )
+        typed = {k: v for k, v in form.items() if isinstance(v, str)}
+        typed.setdefault("route_after_import", "")  # an unticked box is not sent
+        return redirect_with_error(f"/admin/routing/{policy_id}", {"form": message}, typed)
     return RedirectResponse(f"/admin/routing/{policy_id}?notice=versioned", status_code=303)
 
 
@@ -229,7 +231,6 @@ def _project_routing_page(
     project_id: int,
     *,
     error: str = "",
-    status: int = 200,
 ) -> Response:
     require_role(principal, Role.researcher)
     project = get_project(session, principal, project_id)
@@ -265,7 +266,6 @@ def _project_routing_page(
             "notice": NOTICES.get(request.query_params.get("notice", ""), ""),
         },
         principal=principal,
-        status_code=status,
     )
 
 
@@ -273,7 +273,10 @@ def _project_routing_page(
 def project_routing(
     project_id: PathId, request: Request, principal: PageUser, session: DbSession
 ) -> Response:
-    return _project_routing_page(request, principal, session, project_id)
+    errors, _ = read_flash(request)
+    return _project_routing_page(
+        request, principal, session, project_id, error=errors.get("form", "")
+    )
 
 
 @router.post("/projects/{project_id}/routing")
@@ -296,10 +299,7 @@ async def attach_routing(
             if isinstance(exc, ValidationError)
             else (exc.message if isinstance(exc, DomainError) else "judge ids: whole numbers.")
         )
-        return await run_in_threadpool(
-            _project_routing_page, request, principal, session, project_id,
-            error=message, status=422,
-        )  # fmt: skip
+        return redirect_with_error(f"/projects/{project_id}/routing", {"form": message})
     return RedirectResponse(f"/projects/{project_id}/routing?notice=attached", status_code=303)
 
 
@@ -327,9 +327,6 @@ async def _route(
         session.rollback()
         if exc.status_code in (403, 404):
             raise
-        return await run_in_threadpool(
-            _project_routing_page, request, principal, session, project_id,
-            error=exc.message, status=exc.status_code,
-        )  # fmt: skip
+        return redirect_with_error(f"/projects/{project_id}/routing", {"form": exc.message})
     notice = "preview" if dry_run else "routed"
     return RedirectResponse(f"/projects/{project_id}/routing?notice={notice}", status_code=303)

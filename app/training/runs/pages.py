@@ -26,6 +26,7 @@ from app.training.runs.kinds import RunKind
 from app.training.runs.schemas import RunCreate, RunOut
 from app.validation import PathId
 from app.web.deps import FormUser, PageRoute, PageUser
+from app.web.flash import read_flash, redirect_with_error
 from app.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -76,10 +77,10 @@ def new_run_form(
     project_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> Response:
     require_role(principal, Role.researcher)
-    values = {**_DEFAULTS, "project_id": str(project_id or "")}
-    return render(
-        request, "training_new.html", _form_context(session, principal, values), principal=principal
-    )
+    errors, typed = read_flash(request)
+    values = {**_DEFAULTS, "project_id": str(project_id or ""), **typed}
+    context = {**_form_context(session, principal, values), "error": errors.get("form", "")}
+    return render(request, "training_new.html", context, principal=principal)
 
 
 def _text(form: FormData, name: str) -> str:
@@ -129,14 +130,7 @@ async def create_run(request: Request, principal: FormUser, session: DbSession) 
             raise
         session.rollback()
         error = _message(exc) if isinstance(exc, ValidationError) else exc.message
-        context = await run_in_threadpool(_form_context, session, principal, values)
-        return render(
-            request,
-            "training_new.html",
-            {**context, "error": error},
-            principal=principal,
-            status_code=422,
-        )
+        return redirect_with_error("/training/new", {"form": error}, values)
     return RedirectResponse(f"/training/{run.id}", status_code=303)
 
 
@@ -182,12 +176,20 @@ def run_page(
     training_run_id: PathId, request: Request, principal: PageUser, session: DbSession
 ) -> Response:
     run = service.to_out(session, service.get_run(session, principal, training_run_id))
-    return render(request, "training_run.html", _run_view(run), principal=principal)
+    errors, _ = read_flash(request)
+    context = {**_run_view(run), "error": errors.get("form", "")}
+    return render(request, "training_run.html", context, principal=principal)
 
 
 @router.post("/training/{training_run_id}/cancel")
 async def cancel_run(
     training_run_id: PathId, request: Request, principal: FormUser, session: DbSession
 ) -> Response:
-    await run_in_threadpool(service.cancel_run, session, principal, training_run_id)
+    try:
+        await run_in_threadpool(service.cancel_run, session, principal, training_run_id)
+    except DomainError as exc:  # a run that ended meanwhile: said on its page
+        session.rollback()
+        if exc.status_code in (403, 404):
+            raise
+        return redirect_with_error(f"/training/{training_run_id}", {"form": exc.message})
     return RedirectResponse(f"/training/{training_run_id}", status_code=303)
