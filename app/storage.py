@@ -70,6 +70,11 @@ def area(name: str, table: type[Any]) -> Area:
     return declared
 
 
+def area_names() -> list[str]:
+    """Folders under the data directory that cleanup looks after, besides jobs' work dirs."""
+    return sorted(_areas)
+
+
 def fsync_dir(path: Path) -> None:
     """Make a folder's entries (created, renamed files) durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)

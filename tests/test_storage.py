@@ -15,6 +15,7 @@ import pytest
 from app import storage
 from app.db import session_scope
 from app.exports.jobs import FILES
+from app.jobs import registry
 from tests.conftest import Actor
 from tests.jobs import kinds
 from tests.jobs.helpers import enqueue, sql
@@ -24,8 +25,11 @@ ProjectFactory = Callable[..., dict[str, Any]]
 
 @pytest.fixture(autouse=True)
 def empty_data_dir() -> None:
-    """Other tests leave snapshot folders behind (their rows are truncated, the files stay)."""
-    for name in ("exports", storage.JOBS_DIR):
+    """Other tests leave snapshot and run folders behind (their rows are truncated, the files
+    stay): every area cleanup looks after starts empty."""
+    registry.load()  # the job modules declare the domains' storage areas
+
+    for name in (*storage.area_names(), storage.JOBS_DIR):
         shutil.rmtree(storage.data_dir() / name, ignore_errors=True)
 
 

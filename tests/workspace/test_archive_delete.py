@@ -98,10 +98,15 @@ def test_pages_archive_and_delete_with_the_name_typed_again(
     seen = _browser(app_client_factory, annotator).get("/")
     assert f'data-project-id="{pid}"' not in seen.text
 
+    # A wrong name: post-redirect-get back to the project page, which says why.
     wrong = browser.post(
-        f"/projects/{pid}/delete", data={"csrf_token": csrf, "confirm_name": "nope"}
+        f"/projects/{pid}/delete",
+        data={"csrf_token": csrf, "confirm_name": "nope"},
+        follow_redirects=False,
     )
-    assert wrong.status_code == 422 and "Type the project" in wrong.text
+    assert wrong.status_code == 303
+    shown = browser.get(wrong.headers["location"])
+    assert shown.status_code == 200 and "Type the project" in shown.text
     assert sql_value("SELECT count(*) FROM projects WHERE id = %s", pid) == 1
     r = browser.post(
         f"/projects/{pid}/delete",
