@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from statistics import fmean
 from typing import TYPE_CHECKING, Any
 
-from app.training.arguments import training_arguments
 from app.training.config import RewardModelConfig
 from app.training.errors import TrainingInputError
 from app.training.loading import (
@@ -117,8 +116,7 @@ def ranking_metrics(scores: list[list[float]]) -> dict[str, float]:
 def train_plackett_luce(
     config: RewardModelConfig, snapshot: Snapshot, session: RunSession
 ) -> TrainingResult:
-    import datasets
-    from transformers import AutoModelForSequenceClassification, TrainingArguments
+    from transformers import AutoModelForSequenceClassification
 
     table = snapshot.read(RANKING_COLUMNS)
     rows = [r for r in table.to_pylist() if r["order"] and len(r["order"]) >= 2]
@@ -146,20 +144,7 @@ def train_plackett_luce(
         ]
 
     train = [{"ranked_ids": ranked(r)} for r in rows if r["item_id"] not in held_ids]
-    args = training_arguments(
-        TrainingArguments, config, session.ctx.work_dir, remove_unused_columns=False
-    )
-    pad_id = int(tok.pad_token_id)
-    trainer = trainer_class()(
-        model=model,
-        args=args,
-        train_dataset=datasets.Dataset.from_list(train),
-        data_collator=functools.partial(collate, pad_id=pad_id),
-        processing_class=tok,
-        callbacks=session.callbacks(),
-    )
-    session.train(trainer)
-    final = session.final_model(trainer)
+    trainer, final = session.fit_rows(trainer_class(), model, tok, config, train, collate)
     if not session.is_main:
         return TrainingResult("reward_model", None, {})
 

@@ -6,6 +6,7 @@ and whether this process is the one that writes (rank 0 under `accelerate launch
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -16,10 +17,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.jobs.context import JobContext
+from app.training.arguments import training_arguments
 from app.training.artifacts import METRICS, ArtifactWriter
 from app.training.callback import trainer_callback
 from app.training.checkpoints import resume_checkpoint, resume_step
-from app.training.config import Lora
+from app.training.config import Lora, TrainSettings
 from app.training.errors import TrainingInputError
 from app.training.loading import unwrap_for_saving
 from app.training.reporter import Reporter, curve_point
@@ -115,6 +117,35 @@ class RunSession:
             # The checkpoint's step this attempt continued from (None: it started afresh).
             "resumed_from_step": resume_step(resume),
         }
+
+    def fit_rows(
+        self,
+        trainer_class: type[Any],
+        model: Any,
+        tokenizer: Any,
+        settings: TrainSettings,
+        rows: list[dict[str, Any]],
+        collate: Callable[..., Any],
+    ) -> tuple[Any, Any]:
+        """Train a plain `transformers.Trainer` subclass on rows of token ids, batched by
+        `collate(features, pad_id=...)`: the listwise and span reward models, which TRL has no
+        trainer for. Returns the trainer and the final model (see `final_model`)."""
+        import datasets
+        from transformers import TrainingArguments
+
+        args = training_arguments(
+            TrainingArguments, settings, self.ctx.work_dir, remove_unused_columns=False
+        )
+        trainer = trainer_class(
+            model=model,
+            args=args,
+            train_dataset=datasets.Dataset.from_list(rows),
+            data_collator=functools.partial(collate, pad_id=int(tokenizer.pad_token_id)),
+            processing_class=tokenizer,
+            callbacks=self.callbacks(),
+        )
+        self.train(trainer)
+        return trainer, self.final_model(trainer)
 
     def final_model(self, trainer: Any) -> Any:
         """The trained model, whole, on the writing process (every rank must call this).

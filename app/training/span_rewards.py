@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from statistics import fmean
 from typing import TYPE_CHECKING, Any
 
-from app.training.arguments import training_arguments
 from app.training.config import RewardModelConfig
 from app.training.errors import TrainingInputError
 from app.training.loading import (
@@ -199,8 +198,7 @@ def token_f1(
 def train_span_rewards(
     config: RewardModelConfig, snapshot: Snapshot, session: RunSession
 ) -> TrainingResult:
-    import datasets
-    from transformers import AutoModelForTokenClassification, TrainingArguments
+    from transformers import AutoModelForTokenClassification
 
     table = snapshot.read(SPAN_COLUMNS)
     if table.num_rows == 0:
@@ -238,20 +236,7 @@ def train_span_rewards(
     match_tokenizer(model, tok)
     disable_dropout(model)
     model = with_lora(model, config.lora, "TOKEN_CLS")
-    args = training_arguments(
-        TrainingArguments, config, session.ctx.work_dir, remove_unused_columns=False
-    )
-    pad_id = int(tok.pad_token_id)
-    trainer = trainer_class()(
-        model=model,
-        args=args,
-        train_dataset=datasets.Dataset.from_list(train),
-        data_collator=functools.partial(collate, pad_id=pad_id),
-        processing_class=tok,
-        callbacks=session.callbacks(),
-    )
-    session.train(trainer)
-    final = session.final_model(trainer)
+    trainer, final = session.fit_rows(trainer_class(), model, tok, config, train, collate)
     if not session.is_main:
         return TrainingResult("reward_model", None, {})
 
@@ -264,7 +249,7 @@ def train_span_rewards(
         "loss_curve": loss_curve(trainer),
     }
     if held:
-        probs = token_probabilities(final, held, pad_id)
+        probs = token_probabilities(final, held, int(tok.pad_token_id))
         metrics |= token_f1(probs, held, labels, config.span_threshold)
         metrics["heldout_responses"] = len(held)
     return session.publish(
