@@ -30,6 +30,7 @@ from app.jobs.pages import router as jobs_pages
 from app.judges.api import router as judges_router
 from app.judges.pages import router as judges_pages
 from app.loops.api import router as loops_router
+from app.loops.pages import router as loops_pages
 from app.openapi import install_openapi
 from app.projects.api import router as projects_router
 from app.projects.pages import router as projects_pages
@@ -89,6 +90,7 @@ def create_app() -> FastAPI:
         annotate_pages,
         annotate_data_router,
         training_pages,
+        loops_pages,
         models_pages,
         exports_pages,
         items_pages,
