@@ -53,6 +53,7 @@ class World:
     model: int = 0  # a registered base model (admin's) that nothing uses
     training_run: int = 0  # a queued training run of `project` (researcher_member's)
     loop: int = 0  # a running loop on `project` (researcher_member's), its generation queued
+    prompt_set: int = 0  # a prompt set of `project` that no job names
 
     def ids(self) -> dict[str, int]:
         """Path parameters by name; {user_id} is the annotator member (removable)."""
@@ -72,6 +73,7 @@ class World:
             "training_run_id": self.training_run,
             "policy_id": self.policy,
             "loop_id": self.loop,
+            "prompt_set_id": self.prompt_set,
         }
 
 
@@ -97,6 +99,8 @@ def build_world(password_hash: str) -> World:
     from app.projects.models import Project, ProjectMember
     from app.projects.schemas import ProjectCreate
     from app.projects.service import create_project
+    from app.prompts.models import PromptSource
+    from app.prompts.service import create_prompt_set
     from app.routing.schemas import PolicyCreate, RoutingSet
     from app.routing.service import create_policy, set_routing
 
@@ -158,6 +162,10 @@ def build_world(password_hash: str) -> World:
             project.id,
             RoutingSet(policy_id=policy.id, judge_ids=[judge.id]),
         )
+        prompt_set = create_prompt_set(
+            s, principals["researcher_member"], project.id, "world prompts",
+            ["Say hello.", "Count to three."], PromptSource.list,
+        )  # fmt: skip
         items = list(
             s.scalars(
                 text("SELECT id FROM items WHERE project_id = :p ORDER BY id"), {"p": project.id}
@@ -181,6 +189,7 @@ def build_world(password_hash: str) -> World:
             model=model,
             training_run=training_run,
             loop=loop,
+            prompt_set=prompt_set.id,
         )
 
 
