@@ -19,6 +19,7 @@ from statistics import fmean
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.loops.jobs import human_eval_module
 from app.loops.models import Loop, LoopIteration, LoopStep, StepName
@@ -32,10 +33,17 @@ def words(text: str) -> int:
     return len(text.split())
 
 
-def eval_prompts(config: dict[str, Any]) -> list[str]:
+def eval_prompts(session: Session, config: dict[str, Any]) -> list[str]:
+    """The evaluation's prompts: its own, else the first of the loop's prompts or prompt set."""
     ev = config["evaluation"]
-    prompts: list[str] = ev.get("prompts") or config["prompts"]
-    return prompts[: int(ev["num_prompts"])]
+    k = int(ev["num_prompts"])
+    if ev.get("prompts"):
+        return list(ev["prompts"][:k])
+    if config.get("prompt_set_id") is not None:
+        from app.prompts.service import prompts_for
+
+        return prompts_for(session, int(config["prompt_set_id"]), None)[:k]
+    return list(config["prompts"][:k])
 
 
 def _sample(
@@ -175,9 +183,9 @@ def evaluate(ctx: JobContext) -> dict[str, Any]:
         if rm_step is not None and "training_run_id" in rm_step.links:
             run = s.get(TrainingRun, int(rm_step.links["training_run_id"]))
             rm_metrics = dict(run.metrics or {}) if run is not None else {}
+        prompts = eval_prompts(s, cfg)
     ev = cfg["evaluation"]
     sampling = cfg["sampling"]
-    prompts = eval_prompts(cfg)
     best_of = None
     if cfg["update"]["kind"] == "best_of_n":
         best_of = int((cfg["update"]["config"].get("sampling") or {}).get("n", 4))

@@ -39,6 +39,7 @@ UPDATE_HINTS = {
 _DEFAULTS: dict[str, str] = {
     "project_id": "", "name": "", "policy_model_id": "", "rm_base_model_id": "",
     "update_kind": "dpo", "iterations": "2", "prompts_per_iteration": "8", "prompts": "",
+    "prompt_set_id": "",
     "rm_config": '{\n  "max_steps": 100\n}', "update_config": '{\n  "max_steps": 100\n}',
     "sampling": '{\n  "n": 1,\n  "params": {"temperature": 1.0, "max_tokens": 128}\n}',
     "deadline_hours": "24", "min_labels": "8", "at_deadline": "proceed",
@@ -127,8 +128,12 @@ def body_from_form(form: FormData) -> dict[str, Any]:
         },
         "iterations": _text(form, "iterations") or None,
         "prompts_per_iteration": _text(form, "prompts_per_iteration") or None,
-        "prompts": [line.strip() for line in _text(form, "prompts").splitlines() if line.strip()],
     }
+    prompts = [line.strip() for line in _text(form, "prompts").splitlines() if line.strip()]
+    if prompts or not _text(form, "prompt_set_id"):
+        body["prompts"] = prompts
+    if _text(form, "prompt_set_id"):
+        body["prompt_set_id"] = _text(form, "prompt_set_id")
     if _text(form, "name"):
         body["name"] = _text(form, "name")
     sampling = _json_field(form, "sampling", "Sampling")

@@ -165,6 +165,26 @@ def _sampling(project: Project, body: LoopCreate) -> None:
     backends.validate_params(s.backend, s.backend_params)
 
 
+def _prompt_set(session: Session, principal: Principal, project: Project, body: LoopCreate) -> None:
+    if body.prompt_set_id is None:
+        return
+    from app.prompts.service import get_prompt_set
+
+    try:
+        found = get_prompt_set(session, principal, project.id, body.prompt_set_id, text=False)
+    except NotFound:
+        raise Invalid(
+            f"prompt_set_id: prompt set {body.prompt_set_id} is not in project {project.id}.",
+            field="prompt_set_id",
+        ) from None
+    if body.prompts_per_iteration > found.count:
+        raise Invalid(
+            f"prompts_per_iteration ({body.prompts_per_iteration}) is more than the"
+            f" {found.count} prompts of prompt set {found.id}.",
+            field="prompts_per_iteration",
+        )
+
+
 def create_loop(session: Session, principal: Principal, body: LoopCreate) -> tuple[Loop, Job]:
     """Check everything, then record the loop and start iteration 1's generation."""
     require_role(principal, Role.researcher)
@@ -183,6 +203,7 @@ def create_loop(session: Session, principal: Principal, body: LoopCreate) -> tup
     _run_config(RunKind.reward_model, body.reward_model.config, "reward_model.config")
     _run_config(update, body.update.config, "update.config")
     _sampling(project, body)
+    _prompt_set(session, principal, project, body)
     _evaluation(session, project, body)
     _routing(session, principal, project, body)
     config = body.model_dump(mode="json")

@@ -61,6 +61,11 @@ def creator(session: Session, loop: Loop) -> Principal:
     return Principal(id=user.id, email=user.email, role=role, token="")
 
 
+def prompt_seed(loop_id: int, iteration: int) -> int:
+    """The seed of iteration i's sample of a prompt set (a different sample each iteration)."""
+    return (loop_id * 1009 + iteration) % 2**32
+
+
 def iteration_prompts(config: dict[str, Any], iteration: int) -> list[str]:
     """Iteration i's prompts: the next `prompts_per_iteration` of the list, wrapping around."""
     prompts: list[str] = config["prompts"]
@@ -105,9 +110,17 @@ def start(session: Session, loop: Loop, n: int, step: StepName) -> Started:
     it = _iteration(session, loop, n)
     if step is StepName.generate:
         sampling = cfg["sampling"]
+        if cfg.get("prompt_set_id") is not None:
+            source: dict[str, Any] = {
+                "prompt_set_id": cfg["prompt_set_id"],
+                "prompt_sample": cfg["prompts_per_iteration"],
+                "prompt_seed": prompt_seed(loop.id, n),
+            }
+        else:
+            source = {"prompts": iteration_prompts(cfg, n)}
         body = GenerateRequest(
             model_id=it.policy_model_id,
-            prompts=iteration_prompts(cfg, n),
+            **source,
             n=sampling["n"],
             responses_per_item=sampling.get("responses_per_item"),
             sampling=sampling["params"],
@@ -115,7 +128,7 @@ def start(session: Session, loop: Loop, n: int, step: StepName) -> Started:
             backend_params=sampling["backend_params"],
         )
         job = request_generation(session, creator(session, loop), project.id, body)
-        return Started(StepStatus.running, job.id, {"prompts": len(body.prompts)})
+        return Started(StepStatus.running, job.id, {"prompts": cfg["prompts_per_iteration"]})
     if step is StepName.route:
         if session.get(ProjectRouting, project.id) is not None:
             job = request_route(session, creator(session, loop), project.id, RouteRequest())

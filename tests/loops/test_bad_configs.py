@@ -59,6 +59,7 @@ CASES: list[tuple[str, Any, int, str]] = [
     ("evaluation.extra", 1, 422, "extra"),
     ("judge_ids", [999_999_999], 422, "999999999"),
     ("routing_policy_id", 999_999_999, 403, "admin"),
+    ("prompt_set_id", 999_999_999, 422, "exactly one of"),
 ]
 
 
@@ -98,6 +99,10 @@ def test_a_project_the_caller_cannot_see_or_a_kind_that_cannot_train_is_refused(
     body = _with(loop_body(ranking, base), "evaluation.human_sample", 4)
     r = researcher.client.post("/api/v1/loops", json=body)
     assert r.status_code == 422 and "pairwise" in r.text, r.text
+    body = loop_body(pid, base)
+    body["prompt_set_id"] = body.pop("prompts") and 999_999_999
+    r = researcher.client.post("/api/v1/loops", json=body)
+    assert r.status_code == 422 and "prompt_set_id" in r.text, r.text
     annotator = make_user("annotator")
     r = annotator.client.post("/api/v1/loops", json=loop_body(pid, base))
     assert r.status_code == 403, r.text

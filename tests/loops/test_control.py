@@ -166,3 +166,30 @@ def test_at_the_deadline_the_loop_goes_on_with_enough_labels_or_stops_by_rule(
     advance_all()
     out = loop_out(researcher, queued["id"])
     assert out["status"] == "stopped" and "stop rule: stop" in out["reason"], out
+
+
+def test_a_loop_on_a_prompt_set_samples_it_anew_each_iteration(
+    setup: tuple[int, int, Actor], researcher: Actor
+) -> None:
+    pid, policy, annotator = setup
+    prompts = [f"question {i} w{i}" for i in range(10)]
+    r = researcher.client.post(
+        f"/api/v1/projects/{pid}/prompt-sets", json={"name": "questions", "prompts": prompts}
+    )
+    assert r.status_code == 201, r.text
+    set_id = r.json()["id"]
+    body = loop_body(pid, policy, policy, prompt_set_id=set_id, prompts_per_iteration=3)
+    del body["prompts"]
+    queued = _start(researcher, body)
+    params = job_row(queued["job_id"])["params"]
+    assert params["prompt_set_id"] == set_id and len(params["prompt_indices"]) == 3
+    _to_labels(queued["id"], queued["job_id"])
+    out = loop_out(researcher, queued["id"])
+    assert out["pending"]["items"] >= 1
+    assert out["config"]["prompt_set_id"] == set_id and out["config"]["prompts"] is None
+    _post(researcher, queued["id"], "cancel")
+    # More per iteration than the set holds: refused.
+    body["prompts_per_iteration"] = 11
+    r = researcher.client.post("/api/v1/loops", json=body)
+    assert r.status_code == 422 and "10 prompts of prompt set" in r.text, r.text
+    del annotator
