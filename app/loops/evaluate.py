@@ -75,14 +75,27 @@ def _sample(
     return [[c.text for c in completions] for completions in out]
 
 
+def tally(new: Sequence[float], old: Sequence[float]) -> dict[str, int]:
+    """Wins, ties and losses of `new` (for an interval around the win rate)."""
+    pairs = list(zip(new, old, strict=True))
+    return {
+        "wins": sum(a > b for a, b in pairs),
+        "ties": sum(a == b for a, b in pairs),
+        "losses": sum(a < b for a, b in pairs),
+    }
+
+
 def rates(
     score_new: Sequence[float], score_0: Sequence[float], score_prev: Sequence[float]
-) -> dict[str, float]:
+) -> dict[str, Any]:
     return {
         "win_rate_vs_iteration_0": win_rate(score_new, score_0),
         "win_rate_vs_previous": win_rate(score_new, score_prev),
+        "vs_iteration_0": tally(score_new, score_0),
+        "vs_previous": tally(score_new, score_prev),
         "mean": fmean(score_new),
         "mean_iteration_0": fmean(score_0),
+        "mean_previous": fmean(score_prev),
     }
 
 
@@ -272,12 +285,20 @@ def evaluate(ctx: JobContext) -> dict[str, Any]:
     with ctx.complete({"loop_id": loop_id, "iteration": n}) as s:
         if human is not None:
             rng = random.Random(ev["seed"] * 1000 + n)
-            chosen = rng.sample(range(len(prompts)), min(human_sample, len(prompts)))
-            pairs = [(prompts[i], new[i], base[i]) for i in sorted(chosen)]
-            created = human.create_items(
-                s, loop_id=loop_id, iteration=n, project_id=project_id, pairs=pairs, seed=ev["seed"]
+            chosen = sorted(rng.sample(range(len(prompts)), min(human_sample, len(prompts))))
+            pairs = [
+                human.EvalPair(prompts[i], new[i], base[i], ids["new"], ids["iteration_0"])
+                for i in chosen
+            ]
+            item_ids = human.create_items(
+                s,
+                project_id=project_id,
+                loop_id=loop_id,
+                iteration=n,
+                pairs=pairs,
+                seed=int(ev["seed"]),
             )
-            metrics["human"] = {"items": created}
+            metrics["human"] = {"item_ids": list(item_ids), "against": "iteration_0"}
         row = s.scalars(
             select(LoopIteration).where(
                 LoopIteration.loop_id == loop_id, LoopIteration.iteration == n

@@ -326,16 +326,22 @@ def cancel_loop(session: Session, principal: Principal, loop_id: int) -> Loop:
 # -- output -----------------------------------------------------------------------------------
 
 
-def _human(session: Session, loop: Loop, it: LoopIteration) -> dict[str, Any] | None:
-    if not (loop.config["evaluation"].get("human_sample") or 0):
-        return None
+def _human(session: Session, it: LoopIteration) -> dict[str, Any] | None:
+    """Humans' win rate of the iteration's policy against iteration 0 on the evaluation items
+    the evaluate step made (app/loops/human_eval.py), as far as they are labelled."""
+    item_ids = ((it.metrics or {}).get("human") or {}).get("item_ids")
     module = human_eval_module()
-    if module is None:
+    if not item_ids or module is None:
         return None
-    result: dict[str, Any] | None = module.win_rate(
-        session, loop_id=loop.id, iteration=it.iteration
-    )
-    return result
+    found = module.human_win_rate(session, list(item_ids))
+    if found is None:
+        return {"items": len(item_ids), "labelled": False}
+    return {
+        "items": len(item_ids),
+        "win_rate_vs_iteration_0": found.rate,
+        "low": found.low,
+        "high": found.high,
+    }
 
 
 def _step_out(row: LoopStep, job: Job | None) -> StepOut:
@@ -397,7 +403,7 @@ def to_out(session: Session, loop: Loop) -> LoopOut:
     out_iterations = []
     for it in iterations:
         metrics = dict(it.metrics) if it.metrics is not None else None
-        human = _human(session, loop, it) if metrics is not None else None
+        human = _human(session, it)
         if metrics is not None and human is not None:
             metrics["by_humans"] = human
         out_iterations.append(
