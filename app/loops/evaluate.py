@@ -75,6 +75,14 @@ def _sample(
     return [[c.text for c in completions] for completions in out]
 
 
+def _tally_wins(wins: Sequence[float]) -> dict[str, int]:
+    return {
+        "wins": sum(w == 1.0 for w in wins),
+        "ties": sum(w == 0.5 for w in wins),
+        "losses": sum(w == 0.0 for w in wins),
+    }
+
+
 def tally(new: Sequence[float], old: Sequence[float]) -> dict[str, int]:
     """Wins, ties and losses of `new` (for an interval around the win rate)."""
     pairs = list(zip(new, old, strict=True))
@@ -99,11 +107,22 @@ def rates(
     }
 
 
+GOLD_KEY = "gold_reward"
+
+
 def judge_wins(
-    judge_id: int, prompts: Sequence[str], new: Sequence[str], old: Sequence[str]
+    judge_id: int,
+    prompts: Sequence[str],
+    new: Sequence[str],
+    old: Sequence[str],
+    gold: Sequence[tuple[float, float]] | None = None,
 ) -> tuple[list[float], dict[str, int]]:
     """Per prompt: 1 if the judge prefers `new`, 0 if `old`, 0.5 for a tie or an inconsistent
-    pair (both orders asked); unparsed answers are left out (counted)."""
+    pair (both orders asked); unparsed answers are left out (counted).
+
+    With a gold reward, each pair's item metadata carries its scores under `gold_reward`
+    (`{"scores": {response id: score}}`): a `simulated` judge whose truth is that metadata key
+    then judges like an AlpacaFarm annotator of the hidden reward; other judges never see it."""
     from app.db import session_scope
     from app.inference import registry
     from app.judges import judging
@@ -126,10 +145,13 @@ def judge_wins(
         allow_tie=True,
         lease_seconds=600,
     )
-    items = [
-        judging.ItemView(i, None, p, {}, [2 * i + 1, 2 * i + 2], [None, None], [a, b])
-        for i, (p, a, b) in enumerate(zip(prompts, new, old, strict=True))
-    ]
+    items = []
+    for i, (p, a, b) in enumerate(zip(prompts, new, old, strict=True)):
+        ids = [2 * i + 1, 2 * i + 2]
+        meta: dict[str, Any] = {}
+        if gold is not None:
+            meta[GOLD_KEY] = {"scores": {str(ids[0]): gold[i][0], str(ids[1]): gold[i][1]}}
+        items.append(judging.ItemView(i + 1, None, p, meta, ids, [None, None], [a, b]))
     backend = registry.create(name, model, config.backend)
     try:
         judged = judging.judge_chunk(
@@ -256,6 +278,7 @@ def evaluate(ctx: JobContext) -> dict[str, Any]:
         scores = _rm_scores(rm_path, prompts, [new, base, prev], cfg)
         metrics["by_reward_model"] = rates(*scores)
         ctx.progress(0.75, {"phase": "reward model"})
+    g: list[list[float]] = []
     if ev.get("gold_reward"):
         from app.simulate.rewards import get_reward
 
@@ -267,12 +290,17 @@ def evaluate(ctx: JobContext) -> dict[str, Any]:
         metrics["by_gold_reward"] = {"reward": gold.label, **rates(*g)}
     if ev.get("judge_id"):
         judge_id = int(ev["judge_id"])
-        w0, c0 = judge_wins(judge_id, prompts, new, base)
-        wp, cp = judge_wins(judge_id, prompts, new, prev)
+        scored = metrics.get("by_gold_reward") is not None
+        pairs0 = list(zip(g[0], g[1], strict=True)) if scored else None
+        pairsp = list(zip(g[0], g[2], strict=True)) if scored else None
+        w0, c0 = judge_wins(judge_id, prompts, new, base, pairs0)
+        wp, cp = judge_wins(judge_id, prompts, new, prev, pairsp)
         metrics["by_judge"] = {
             "judge_id": judge_id,
             "win_rate_vs_iteration_0": fmean(w0) if w0 else None,
             "win_rate_vs_previous": fmean(wp) if wp else None,
+            "vs_iteration_0": _tally_wins(w0),
+            "vs_previous": _tally_wins(wp),
             "judged": len(w0),
             "unparsed": c0["unparsed"] + cp["unparsed"],
             "inconsistent": c0["inconsistent"] + cp["inconsistent"],
