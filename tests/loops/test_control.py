@@ -193,3 +193,38 @@ def test_a_loop_on_a_prompt_set_samples_it_anew_each_iteration(
     r = researcher.client.post("/api/v1/loops", json=body)
     assert r.status_code == 422 and "10 prompts of prompt set" in r.text, r.text
     del annotator
+
+
+def test_a_routed_project_routes_each_iterations_items_before_they_wait_for_labels(
+    setup: tuple[int, int, Actor], researcher: Actor, admin: Actor
+) -> None:
+    pid, policy, annotator = setup
+    r = admin.client.post(
+        "/api/v1/routing-policies",
+        json={"name": "humans", "strategy": "all_human", "human_budget": 1000},
+    )
+    assert r.status_code == 201, r.text
+    r = admin.client.put(f"/api/v1/projects/{pid}/routing", json={"policy_id": r.json()["id"]})
+    assert r.status_code == 200, r.text
+    queued = _start(researcher, loop_body(pid, policy, policy))
+    loop_id = queued["id"]
+    assert run_job(queued["job_id"]) == "done"
+    advance_all()
+    out = loop_out(researcher, loop_id)
+    route = out["iterations"][0]["steps"][1]
+    assert route["step"] == "route" and route["status"] == "running"
+    assert job_row(route["job_id"])["kind"] == "routing.route"
+    # Held items wait for their route: none can be labelled yet.
+    assert annotate(annotator, pid, gold_annotator()) == []
+    assert run_job(route["job_id"]) == "done"
+    advance_all()
+    out = loop_out(researcher, loop_id)
+    assert out["iterations"][0]["steps"][1]["links"]["counts"]["human"] == out["pending"]["items"]
+    assert out["pending"]["waiting_human"] == out["pending"]["items"] > 0
+    assert len(annotate(annotator, pid, gold_annotator())) == out["pending"]["items"]
+    advance_all()
+    assert step_rows(loop_id)[-2:] == [
+        (1, "labels", "succeeded", None),
+        (1, "snapshot", "running", step_rows(loop_id)[-1][3]),
+    ]
+    _post(researcher, loop_id, "cancel")
