@@ -48,10 +48,11 @@ def get_leaderboard(
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Response:
     """Bradley-Terry scores on the Elo scale with 95% bootstrap intervals, by vote source;
-    `length_control=true` adds response length as a covariate."""
+    `length_control=true` adds response length as a covariate (fitted on that source's votes)."""
     board = service.leaderboard(session, principal, project_id, source, length_control)
     if format == "csv":
-        name = f"project-{project_id}-leaderboard-{source}.csv"
+        suffix = "-length-controlled" if length_control else ""
+        name = f"project-{project_id}-leaderboard-{source}{suffix}.csv"
         return Response(
             service.leaderboard_csv(board),
             media_type="text/csv; charset=utf-8",

@@ -600,7 +600,12 @@ def battles(
     return a_models, b_models, outcome, a_len, b_len
 
 
-def leaderboards(s: Snapshot) -> tuple[dict[str, Any] | None, str | None]:
+def leaderboards(
+    s: Snapshot, progress: Callable[[float, str], None] = lambda f, step: None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Plain and length-controlled boards for each vote source (all, human, ai). The six fits
+    are the longest step of a big refresh: `progress` is called after each, which renews the
+    job's claim between them."""
     from app.quality.leaderboard import bradley_terry
 
     if s.project["kind"] not in ("pairwise", "ranking"):
@@ -608,18 +613,19 @@ def leaderboards(s: Snapshot) -> tuple[dict[str, Any] | None, str | None]:
     if not any(r.model for r in s.responses.values()):
         return None, "No response carries a `model`: import responses with `model` to rank models."
     out: dict[str, Any] = {}
-    for name, source in (("all", None), ("human", HUMAN), ("ai", AI)):
+    sources = (("all", None), ("human", HUMAN), ("ai", AI))
+    for n, (name, source) in enumerate(sources):
         a, b, y, la, lb = battles(s, source)
         if not a:
             out[name] = None
             continue
-        board = {"plain": bradley_terry(a, b, y, n_boot=BOARD_N_BOOT).as_dict()}
-        if source is None:
-            # Length control costs several plain fits (a row per distinct length step): it is
-            # computed once, over all votes.
-            controlled = bradley_terry(a, b, y, length_a=la, length_b=lb, n_boot=BOARD_N_BOOT)
-            board["length_controlled"] = controlled.as_dict()
-        out[name] = board
+        plain = bradley_terry(a, b, y, n_boot=BOARD_N_BOOT).as_dict()
+        progress(0.6 + 0.25 * (2 * n + 1) / (2 * len(sources)), f"leaderboard {name}")
+        # Length control costs several plain fits (a row per distinct length step), once per
+        # source: humans and judges can favour long answers differently.
+        controlled = bradley_terry(a, b, y, length_a=la, length_b=lb, n_boot=BOARD_N_BOOT)
+        out[name] = {"plain": plain, "length_controlled": controlled.as_dict()}
+        progress(0.6 + 0.25 * (2 * n + 2) / (2 * len(sources)), f"leaderboard {name} (length)")
     if all(v is None for v in out.values()):
         return None, "No vote compares responses of two different models yet."
     return out, None
@@ -727,7 +733,7 @@ def compute(
             }
         )
     progress(0.6, "annotators")
-    board, board_why = leaderboards(s) if n_votes else (None, "No votes yet.")
+    board, board_why = leaderboards(s, progress) if n_votes else (None, "No votes yet.")
     progress(0.85, "leaderboard")
     result.update(
         agreement=agreement,

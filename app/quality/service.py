@@ -321,11 +321,6 @@ def leaderboard(
             f"No response in project {project_id} carries a `model`: import responses with"
             " `model` to rank models."
         )
-    if length_control and source != "all":
-        raise Invalid(
-            "length_control=true is computed over all votes: ask with source=all (or without"
-            " length control for human or AI votes alone)."
-        )
     c = cached(session, project_id, principal.id)
     variant = "length_controlled" if length_control else "plain"
     head = {
@@ -345,6 +340,15 @@ def leaderboard(
             "ratings": [],
             "battles": 0,
             "explanation": why or "The statistics are being computed; ask again shortly.",
+        }
+    if board.get(variant) is None:
+        # A snapshot taken before every source had its length-controlled board.
+        return {
+            **head,
+            "ratings": [],
+            "battles": 0,
+            "explanation": "This snapshot predates length control by source: refresh the"
+            " statistics (POST .../stats/refresh) and ask again.",
         }
     return {**head, **board[variant], "explanation": None}
 

@@ -118,7 +118,8 @@ def test_leaderboard_json_and_csv(researcher: Actor) -> None:
         f"/api/v1/projects/{project.id}/leaderboard",
         params={"source": "human", "length_control": "true"},
     )
-    assert r.status_code == 422 and "source=all" in r.json()["detail"]
+    assert r.status_code == 200 and r.json()["length_control"] is True
+    assert [x["model"] for x in r.json()["ratings"]] == ["strong", "weak"]
     csv_r = researcher.client.get(
         f"/api/v1/projects/{project.id}/leaderboard", params={"format": "csv"}
     )
@@ -127,6 +128,54 @@ def test_leaderboard_json_and_csv(researcher: Actor) -> None:
     assert (
         lines[0] == "rank,model,score,low,high,battles,wins" and lines[1].split(",")[1] == "strong"
     )
+
+
+def test_leaderboard_every_source_with_and_without_length_control(researcher: Actor) -> None:
+    """Humans here favour the longer response and the judge the shorter: each source's
+    length-controlled board fits its own length effect (positive for humans, negative for the
+    judge), and every source x length control x format answers."""
+    import random
+
+    project = _researcher_project(researcher)
+    users = [create_user() for _ in range(2)]
+    rng = random.Random(3)
+    models = ["m-a", "m-b", "m-c"]
+    votes = []
+    for n in range(60):
+        pair = [models[n % 3], models[(n + 1) % 3]]
+        lengths = [rng.randint(5, 200), rng.randint(5, 200)]
+        if lengths[0] == lengths[1]:
+            lengths[1] += 7
+        item = create_item(project, ["x" * k for k in lengths], models=pair)
+        longer, shorter = ("a", "b") if lengths[0] > lengths[1] else ("b", "a")
+        for u in users:
+            votes.append((item, u.id, None, longer, None))
+        votes.append((item, None, 91, shorter, None))
+    insert_pairwise_votes(project.id, votes)
+    refresh(researcher, project.id)
+    url = f"/api/v1/projects/{project.id}/leaderboard"
+    effect: dict[str, float] = {}
+    for source in ("all", "human", "ai"):
+        for lc in ("false", "true"):
+            r = researcher.client.get(url, params={"source": source, "length_control": lc})
+            assert r.status_code == 200, r.text
+            _no_nan(r.text)
+            board = r.json()
+            assert board["source"] == source and board["length_control"] is (lc == "true")
+            assert sorted(x["model"] for x in board["ratings"]) == models
+            assert board["battles"] == {"all": 180, "human": 120, "ai": 60}[source]
+            if lc == "true":
+                effect[source] = board["length_effect"]["value"]
+            else:
+                assert board["length_effect"] is None
+            got = researcher.client.get(
+                url, params={"source": source, "length_control": lc, "format": "csv"}
+            )
+            assert got.status_code == 200 and source in got.headers["content-disposition"]
+            lines = got.text.splitlines()
+            assert lines[0] == "rank,model,score,low,high,battles,wins" and len(lines) == 4
+            assert [ln.split(",")[1] for ln in lines[1:]] == [x["model"] for x in board["ratings"]]
+    assert effect["human"] > 0 > effect["ai"]
 
 
 def test_leaderboard_without_models_or_on_spans_is_a_422(researcher: Actor) -> None:
