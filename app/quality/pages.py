@@ -3,9 +3,9 @@ queue where a researcher picks an item's final label. Same service functions as 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -37,16 +37,24 @@ def _emails(session: Session, ids: list[int]) -> dict[int, str]:
 
 @router.get("/projects/{project_id}/quality")
 def quality_page(
-    project_id: PathId, request: Request, principal: PageUser, session: DbSession
+    project_id: PathId,
+    request: Request,
+    principal: PageUser,
+    session: DbSession,
+    board_source: Annotated[service.Source, Query()] = "all",
+    length_control: Annotated[bool, Query()] = False,
 ) -> Response:
+    """The dashboard; `board_source` and `length_control` choose which leaderboard is shown."""
     stats = service.project_stats(session, principal, project_id)
     annotators = stats.get("annotators") or []
     pauses = service.list_pauses(session, principal, project_id)
     emails = _emails(session, [a["user_id"] for a in annotators] + [p["user_id"] for p in pauses])
     board: dict[str, Any] | None = None
     board_why = ""
+    has_board = False
     try:
-        board = service.leaderboard(session, principal, project_id, "all")
+        board = service.leaderboard(session, principal, project_id, board_source, length_control)
+        has_board = True
         if not board["ratings"]:
             board_why, board = board["explanation"], None
     except NoLeaderboard as exc:
@@ -66,6 +74,10 @@ def quality_page(
             "board": board,
             "board_chart": dashboard.leaderboard_chart(board) if board else None,
             "board_why": board_why,
+            # The choice of board is offered whenever the project can have one.
+            "board_choice": {"source": board_source, "length_control": length_control}
+            if has_board
+            else None,
             "notice": NOTICES.get(request.query_params.get("notice", ""), ""),
         },
         principal=principal,

@@ -82,6 +82,23 @@ def test_dashboard_lift_and_adjudicate(browsing: Browsing, researcher: Actor) ->
     assert page.evaluate(NO_SIDEWAYS)
     page.set_viewport_size({"width": 1280, "height": 900})
 
+    # Every leaderboard: by vote source, with and without length control (plot, CSV, JSON).
+    page.get_by_test_id("board-human").click()
+    page.get_by_test_id("board-length").filter(has_text="off").click()
+    caption = page.get_by_test_id("board-caption").inner_text()
+    assert "human votes" in caption and "length-controlled" in caption
+    assert page.get_by_test_id("chart-leaderboard").locator("svg[role=img]").count() == 1
+    assert page.get_by_test_id("leaderboard-table").locator("tbody tr").count() == 4
+    csv_href = page.get_by_test_id("leaderboard-csv").get_attribute("href")
+    assert csv_href is not None and "source=human&length_control=true&format=csv" in csv_href
+    b.screenshot("quality-leaderboard-human-length")
+    page.get_by_test_id("board-ai").click()
+    assert "AI judges' votes" in page.get_by_test_id("board-caption").inner_text()
+    assert "length-controlled" in page.get_by_test_id("board-caption").inner_text()
+    page.get_by_test_id("board-length").filter(has_text="on").click()
+    assert "length-controlled" not in page.get_by_test_id("board-caption").inner_text()
+    b.goto(f"/projects/{pid}/quality")
+
     page.get_by_test_id(f"lift-{users[0].id}").click()
     page.get_by_test_id("notice").filter(has_text="Pause lifted").wait_for()
     page.get_by_test_id("no-pauses").wait_for()
