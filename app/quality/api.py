@@ -128,14 +128,7 @@ def put_adjudication(
 ) -> dict[str, Any]:
     """The item's final label; it wins aggregation in exports (with its provenance)."""
     return service.adjudicate(
-        session,
-        principal,
-        project_id,
-        item_id,
-        preferred=body.preferred,
-        tie=body.tie,
-        order=body.order,
-        note=body.note,
+        session, principal, project_id, item_id, body.decision(), note=body.note
     )
 
 

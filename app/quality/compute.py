@@ -32,7 +32,7 @@ from app.annotations.votes import (
     read_votes,
 )
 from app.projects.rules import TaskKind
-from app.quality import bias, gold, kappa, labels
+from app.quality import bias, gold, kappa, labels, review
 from app.quality.bootstrap import EMPTY, Estimate, finite
 from app.quality.percentiles import p50_p95
 
@@ -715,6 +715,11 @@ def compute(
         agreement, judges = ranking_agreement(s)
     else:
         agreement, judges = span_agreement(s)
+    if kind in ("span", "critique"):
+        # Divided items for the review queue; store_snapshot writes them beside the snapshot.
+        humans = [v for v in s.votes if v.source is HUMAN]
+        found = (review.span_candidates if kind == "span" else review.critique_candidates)(humans)
+        result["review_candidates"] = [c.as_dict() for c in found]
     progress(0.35, "agreement")
     trust_summary, trust_acc = trust(c, s) if c is not None and n_votes else (None, {})
     progress(0.55, "trust")

@@ -11,10 +11,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.auth.deps import DbSession
-from app.errors import DomainError, Invalid
-from app.quality import dashboard, service
+from app.errors import DomainError
+from app.quality import dashboard, review_form, service
 from app.quality.errors import NoLeaderboard
-from app.validation import PathId, storable_text
+from app.validation import PathId
 from app.web.deps import FormUser, PageRoute, PageUser
 from app.web.flash import read_flash, redirect_with_error
 from app.web.templating import render
@@ -120,6 +120,16 @@ def _review(
 ) -> Response:
     # Re-shown after a refused pick: read only, so that the refused request changes nothing.
     queue = service.review_queue(session, principal, project_id, limit=50, ask_refresh=not error)
+    people = [a["annotator_id"] for i in queue["items"] for a in i.get("annotations", [])]
+    emails = _emails(session, [u for u in people if u is not None])
+    if queue["kind"] == "span":
+        for item in queue["items"]:
+            text_ = item["responses"][0]["text"]
+            for a in item["annotations"]:
+                a["segments"] = review_form.segments(text_, a["spans"])
+            item["edit_lines"] = review_form.span_lines(
+                text_, review_form.starting_spans(item["annotations"])
+            )
     return render(
         request,
         "review.html",
@@ -127,6 +137,7 @@ def _review(
             "pid": project_id,
             "project_name": _project_name(session, project_id),
             "queue": queue,
+            "emails": emails,
             "error": error,
             "notice": NOTICES.get(request.query_params.get("notice", ""), ""),
         },
@@ -138,21 +149,18 @@ def _review(
 async def decide(
     project_id: PathId, item_id: PathId, request: Request, principal: FormUser, session: DbSession
 ) -> Response:
-    """One button per answer: `preferred=<response id>`, `tie=1`, or `order=<ids, best first>`."""
+    """The pressed button is the decision: `preferred=<response id>`, `tie=1`, `order=<ids,
+    best first>`, `from_annotation=<id>` (keep that annotation's spans or critique), or
+    `save=edited` (spans) / `save=written` (critique) with the fields (review_form.py)."""
     form = await request.form()
-    choice = {k: form.get(k) for k in ("preferred", "tie", "order", "note")}
     try:
-        preferred = _int(choice["preferred"]) if choice["preferred"] else None
-        order = [_int(x) for x in str(choice["order"]).split(",")] if choice["order"] else None
         service.adjudicate(
             session,
             principal,
             project_id,
             item_id,
-            preferred=preferred,
-            tie=_flag(choice["tie"]),
-            order=order,
-            note=_note(choice["note"]),
+            review_form.decision(form),
+            note=review_form.note(form.get("note")),
         )
     except DomainError as exc:
         session.rollback()
@@ -160,31 +168,3 @@ async def decide(
             raise
         return redirect_with_error(f"/projects/{project_id}/review", {"form": exc.message})
     return RedirectResponse(f"/projects/{project_id}/review?notice=decided", status_code=303)
-
-
-def _flag(value: Any) -> bool:
-    if value in (None, ""):
-        return False
-    if value in ("1", "on", "true"):
-        return True
-    raise Invalid("tie: send 1 to record a tie.")
-
-
-def _note(value: Any) -> str:
-    note = str(value or "")
-    if len(note) > 2000:
-        raise Invalid("note: at most 2,000 characters.")
-    try:
-        return storable_text(note)
-    except ValueError as exc:
-        raise Invalid(f"note: {exc}.") from None
-
-
-def _int(value: Any) -> int:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise Invalid(f"{value!r} is not a response id.") from None
-    if not 1 <= number <= 2**63 - 1:
-        raise Invalid(f"{value!r} is not a response id.")
-    return number
