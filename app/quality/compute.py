@@ -43,6 +43,8 @@ N_BOOT = 200
 # of a million votes within a minute or so.
 BOARD_N_BOOT = 100
 MAX_DAYS = 60  # progress over time: the last days shown
+MIN_PAIR_ITEMS = 10  # rater pairs need this many shared items for a Cohen's kappa
+LOWEST_PAIRS = 20  # the least agreeing rater pairs listed, with intervals
 MAX_ANNOTATORS = 500  # per-annotator rows kept in the snapshot (most active first)
 HUMAN, AI = AnnotationSource.human, AnnotationSource.ai
 
@@ -263,7 +265,10 @@ def categorical_agreement(c: Coded, ordinal: bool) -> list[dict[str, Any]]:
     from app.quality.alpha import krippendorff_alpha
 
     it, lab, _ = c.arrays(humans=True)
-    level: Literal["ordinal", "nominal"] = "ordinal" if ordinal else "nominal"
+    # Ratings 1..7 are ordinal, and evenly spaced enough to read as an interval scale too.
+    levels: list[Literal["ordinal", "nominal", "interval"]] = (
+        ["ordinal", "interval"] if ordinal else ["nominal"]
+    )
     rows = [
         {
             "key": f"alpha_{level}",
@@ -273,6 +278,7 @@ def categorical_agreement(c: Coded, ordinal: bool) -> list[dict[str, Any]]:
                 it, lab, level=level, domain=list(range(c.n_labels)), n_boot=N_BOOT
             ).as_dict(),
         }
+        for level in levels
     ]
     if not ordinal:
         rows.append(
@@ -284,6 +290,53 @@ def categorical_agreement(c: Coded, ordinal: bool) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def rater_pairs(c: Coded, ordinal: bool) -> dict[str, Any]:
+    """Cohen's kappa of every pair of human raters with MIN_PAIR_ITEMS items in common (linear
+    weights for ratings): its spread over the pairs, and the LOWEST_PAIRS least agreeing pairs
+    with 95% intervals. A bootstrap over every pair costs a minute at 45,000 pairs, so only
+    the listed pairs are resampled, each on the votes of its own two raters."""
+    it, lab, rt = c.arrays(humans=True)
+    weights: kappa.Weights = "linear" if ordinal else None
+    name = "Cohen's kappa (linear weights)" if ordinal else "Cohen's kappa"
+    if len(it):
+        # One vote per (item, rater), the last: a re-submission is not a second rater.
+        keys = it * (int(rt.max()) + 1) + rt
+        _, last = np.unique(keys[::-1], return_index=True)
+        keep = np.sort(len(keys) - 1 - last)
+        it, lab, rt = it[keep], lab[keep], rt[keep]
+    every = kappa.rater_pair_kappas(
+        it, rt, lab, c.n_labels, min_items=MIN_PAIR_ITEMS, weights=weights, n_boot=0
+    )
+    defined = np.isfinite(every.kappa)
+    out: dict[str, Any] = {
+        "statistic": name,
+        "min_items": MIN_PAIR_ITEMS,
+        "pairs": len(every.n),
+        "defined": int(np.count_nonzero(defined)),
+        "median": None,
+        "p10": None,
+        "p90": None,
+        "lowest": [],
+    }
+    if not defined.any():
+        return out
+    k = every.kappa[defined]
+    out.update(
+        median=finite(float(np.median(k))),
+        p10=finite(float(np.percentile(k, 10))),
+        p90=finite(float(np.percentile(k, 90))),
+    )
+    order = np.argsort(every.kappa[defined], kind="stable")[:LOWEST_PAIRS]
+    pairs_a, pairs_b = every.rater_a[defined][order], every.rater_b[defined][order]
+    for a, b in zip(pairs_a.tolist(), pairs_b.tolist(), strict=True):
+        mine = (rt == a) | (rt == b)
+        one = kappa.rater_pair_kappas(
+            it[mine], rt[mine], lab[mine], c.n_labels, min_items=MIN_PAIR_ITEMS, weights=weights
+        )
+        out["lowest"].extend(one.as_rows())
+    return out
 
 
 def categorical_judges(c: Coded, s: Snapshot, ordinal: bool) -> list[dict[str, Any]]:
@@ -720,6 +773,7 @@ def compute(
         humans = [v for v in s.votes if v.source is HUMAN]
         found = (review.span_candidates if kind == "span" else review.critique_candidates)(humans)
         result["review_candidates"] = [c.as_dict() for c in found]
+    pairs = rater_pairs(c, kind == "critique") if c is not None else None
     progress(0.35, "agreement")
     trust_summary, trust_acc = trust(c, s) if c is not None and n_votes else (None, {})
     progress(0.55, "trust")
@@ -742,6 +796,7 @@ def compute(
     progress(0.85, "leaderboard")
     result.update(
         agreement=agreement,
+        rater_pairs=pairs,
         judges=judges,
         annotators=annotators[:MAX_ANNOTATORS],
         annotators_total=len(annotators),

@@ -48,7 +48,13 @@ def quality_page(
     stats = service.project_stats(session, principal, project_id)
     annotators = stats.get("annotators") or []
     pauses = service.list_pauses(session, principal, project_id)
-    emails = _emails(session, [a["user_id"] for a in annotators] + [p["user_id"] for p in pauses])
+    pairs = (stats.get("rater_pairs") or {}).get("lowest") or []
+    emails = _emails(
+        session,
+        [a["user_id"] for a in annotators]
+        + [p["user_id"] for p in pauses]
+        + [u for p in pairs for u in (p["rater_a"], p["rater_b"])],
+    )
     board: dict[str, Any] | None = None
     board_why = ""
     has_board = False

@@ -75,6 +75,23 @@ def test_stats_counts_agreement_judges_and_throughput(researcher: Actor) -> None
     assert sum(b["count"] for b in body["label_balance"]) == 90
     assert body["progress"]["cumulative"][-1] == 120
     assert body["bias"]["humans"]["first_position"]["n"] == 90
+    # Cohen's kappa per pair of human raters (30 shared items each), against scikit-learn.
+    from sklearn.metrics import cohen_kappa_score
+
+    pairs = body["rater_pairs"]
+    assert pairs["statistic"] == "Cohen's kappa" and pairs["pairs"] == pairs["defined"] == 3
+    codes = {u.id: [] for u in annotators}  # type: dict[int, list[str]]
+    for _item, uid, _, choice, _ in votes:
+        if uid is not None:
+            codes[uid].append(choice)
+    lowest = pairs["lowest"]
+    assert len(lowest) == 3 and lowest[-1]["kappa"] == 1.0  # annotators 0 and 1 always agree
+    assert {lowest[0]["rater_a"], lowest[0]["rater_b"]} & {annotators[2].id}
+    for row in lowest:
+        want = cohen_kappa_score(codes[row["rater_a"]], codes[row["rater_b"]])
+        assert abs(row["kappa"] - want) < 1e-9 and row["n"] == 30
+        assert row["low"] <= row["kappa"] <= row["high"]
+    assert pairs["p10"] <= pairs["median"] <= pairs["p90"]
 
     # The snapshot is stale once a new vote arrives; GET asks for a refresh (debounced).
     insert_pairwise_votes(project.id, [(items[0], None, 78, "a", None)])
@@ -87,6 +104,37 @@ def test_stats_counts_agreement_judges_and_throughput(researcher: Actor) -> None
     assert runner.run_job(again["refresh_job_id"]) == "done"
     fresh = researcher.client.get(f"/api/v1/projects/{project.id}/stats").json()
     assert fresh["stale"] is False and fresh["counts"]["judges"] == 2
+
+
+def test_critique_ratings_agree_as_ordinal_and_interval(researcher: Actor) -> None:
+    """Ratings 1..7 get Krippendorff's alpha at both levels (checked against the
+    `krippendorff` package on the same reliability matrix) and weighted rater-pair kappas."""
+    import krippendorff
+    import numpy as np
+
+    from tests.factories import create_annotation
+
+    project = _researcher_project(researcher, "critique")
+    users = [create_user() for _ in range(2)]
+    matrix = [[], []]  # type: list[list[float]]
+    for n in range(12):
+        item = create_item(project)
+        for k, user in enumerate(users):
+            rating = 1 + (n + k * (n % 3)) % 7
+            answer = {"kind": "critique", "critique": "ok", "rating": rating}
+            create_annotation(item, user=user, answer=answer)
+            matrix[k].append(rating)
+    body = refresh(researcher, project.id)
+    got = {a["key"]: a for a in body["agreement"]}
+    for level in ("ordinal", "interval"):
+        want = krippendorff.alpha(
+            reliability_data=np.asarray(matrix),
+            level_of_measurement=level,
+            value_domain=list(range(1, 8)),
+        )
+        assert abs(got[f"alpha_{level}"]["value"] - want) < 1e-9, level
+    pairs = body["rater_pairs"]
+    assert pairs["statistic"] == "Cohen's kappa (linear weights)" and pairs["pairs"] == 1
 
 
 def test_leaderboard_json_and_csv(researcher: Actor) -> None:
