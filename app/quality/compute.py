@@ -702,6 +702,44 @@ def label_balance(s: Snapshot, c: Coded | None) -> list[dict[str, Any]]:
     ]
 
 
+def _tau(a: Sequence[int], b: Sequence[int]) -> float:
+    """Kendall's tau between two full rankings of the same responses (no ties)."""
+    pos = {rid: n for n, rid in enumerate(b)}
+    ranks = [pos[rid] for rid in a]
+    pairs = concordant = 0
+    for i, x in enumerate(ranks):
+        for y in ranks[i + 1 :]:
+            pairs += 1
+            concordant += x < y
+    return (2 * concordant - pairs) / pairs if pairs else 1.0
+
+
+def peer_agreement(s: Snapshot) -> dict[int, float]:
+    """Span and ranking projects, which have no majority label: per annotator, the mean
+    agreement with every other human on the same items (span: F1 of their (code point,
+    label) marks, as span exports' `agreement`; ranking: Kendall's tau of their orders)."""
+    from itertools import combinations
+
+    from app.quality import aggregate as agg
+
+    by_item: dict[int, list[Any]] = defaultdict(list)
+    for v in s.votes:
+        if v.source is HUMAN and v.annotator_id is not None:
+            by_item[v.item_id].append(v)
+    sums: dict[int, float] = defaultdict(float)
+    counts: dict[int, int] = defaultdict(int)
+    span = s.project["kind"] == "span"
+    for votes in by_item.values():
+        for a, b in combinations(votes, 2):
+            if a.annotator_id == b.annotator_id:
+                continue
+            score = agg.span_agreement([a.spans, b.spans]) if span else _tau(a.order, b.order)
+            for uid in (a.annotator_id, b.annotator_id):
+                sums[uid] += score
+                counts[uid] += 1
+    return {uid: sums[uid] / counts[uid] for uid in sums}
+
+
 def majority_agreement(c: Coded) -> dict[int, float]:
     """Per annotator: the share of their votes that match their item's plurality label."""
     it, lab, rt = c.arrays(humans=True)
@@ -780,6 +818,7 @@ def compute(
     flow, per_annotator = throughput(s)
     verdicts = gold_verdicts(s, policy)
     agree_maj = majority_agreement(c) if c is not None else {}
+    agree_peers = peer_agreement(s) if kind in ("span", "ranking") else {}
     annotators = []
     for uid, row in sorted(per_annotator.items(), key=lambda kv: (-kv[1]["annotations"], kv[0])):
         annotators.append(
@@ -787,6 +826,7 @@ def compute(
                 "user_id": uid,
                 **row,
                 "majority_agreement": agree_maj.get(uid),
+                "peer_agreement": agree_peers.get(uid),
                 "trust_accuracy": finite(trust_acc.get(uid)),
                 "gold": verdicts.get(uid),
             }

@@ -91,7 +91,9 @@ def test_ranking_adjudication_sets_the_order(researcher: Actor) -> None:
         create_annotation(
             item, user=user, answer={"kind": "ranking", "order": [ids[i] for i in order]}
         )
-    refresh(researcher, pid)
+    stats = refresh(researcher, pid)
+    # Opposite orders: Kendall's tau -1 with each other.
+    assert [a["peer_agreement"] for a in stats["annotators"]] == [-1.0, -1.0]
     queue = researcher.client.get(f"/api/v1/projects/{pid}/review").json()
     assert [i["item_id"] for i in queue["items"]] == [item.id]
     want = [ids[2], ids[0], ids[1], ids[3]]
@@ -168,7 +170,9 @@ def test_span_items_are_queued_by_low_span_f1_and_the_reviewer_spans_win(
             }
             made = create_annotation(item, user=user, answer=answer)
             ids.setdefault(item.id, []).append(made.id)
-    refresh(researcher, pid)
+    stats = refresh(researcher, pid)
+    # Each annotator agrees fully on one item (F1 1) and not at all on the other (F1 0).
+    assert [a["peer_agreement"] for a in stats["annotators"]] == [0.5, 0.5]
     queue = researcher.client.get(f"/api/v1/projects/{pid}/review").json()
     assert queue["kind"] == "span" and queue["span_labels"] == ["bad", "good"]
     [entry] = queue["items"]
