@@ -10,6 +10,7 @@ from app.items.models import Item, Response
 from app.jobs.models import Job, JobBlob
 from app.judges.models import Judge, JudgeOutput, JudgeRun, JudgeTemplate
 from app.projects.models import Project, ProjectMember
+from app.prompts.models import PromptSet
 from app.quality.models import (
     Adjudication,
     AnnotatorPause,
@@ -50,6 +51,7 @@ __all__ = [
     "ProjectMember",
     "ProjectRouting",
     "ProjectStats",
+    "PromptSet",
     "QualitySettings",
     "Response",
     "ReviewCandidate",
