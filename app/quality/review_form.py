@@ -23,15 +23,16 @@ _LINE = re.compile(r"(\d{1,12})\s*-\s*(\d{1,12})\s+(\S(?:.*\S)?)")
 QUOTE_CHARS = 48
 MAX_CRITIQUE = 50_000
 MAX_REWRITE = 200_000
+RESPONSE = "a response id"
 
 
-def _int(value: Any, what: str) -> int:
+def _int(value: Any, what: str, noun: str = "a number") -> int:
     try:
         number = int(str(value).strip())
     except ValueError:
-        raise Invalid(f"{what}: {value!r} is not a number.") from None
+        raise Invalid(f"{what}: {value!r} is not {noun}.") from None
     if not 1 <= number <= 2**63 - 1:
-        raise Invalid(f"{what}: {value!r} is out of range.")
+        raise Invalid(f"{what}: {value!r} is not {noun}.")
     return number
 
 
@@ -58,7 +59,7 @@ def parse_spans(value: Any) -> list[dict[str, Any]]:
     """`start-end label` per line; ` #` starts a comment; blank lines are skipped."""
     spans = []
     for n, raw in enumerate(_text(value, "spans", 200_000).splitlines(), start=1):
-        # A comment starts at a `#` after a space: a label may hold `#` itself.
+        # A comment starts at a `#` after whitespace: a label may hold `#` (not " #").
         line = re.split(r"\s#", raw, maxsplit=1)[0].strip()
         if not line:
             continue
@@ -74,7 +75,8 @@ def decision(form: Mapping[str, Any]) -> Decision:
     label), `save=edited` (the spans as edited), `save=written` (the critique as written), or
     pairwise `preferred`/`tie` and ranking `order`."""
     if form.get("from_annotation"):
-        return Decision(from_annotation=_int(form["from_annotation"], "from_annotation"))
+        picked = _int(form["from_annotation"], "from_annotation", "an annotation id")
+        return Decision(from_annotation=picked)
     save = form.get("save")
     if save == "edited":
         return Decision(
@@ -91,9 +93,9 @@ def decision(form: Mapping[str, Any]) -> Decision:
         raise Invalid(f"save: {save!r} is not a way to decide (edited or written).")
     order = form.get("order")
     return Decision(
-        preferred=_int(form["preferred"], "preferred") if form.get("preferred") else None,
+        preferred=_int(form["preferred"], "preferred", RESPONSE) if form.get("preferred") else None,
         tie=_flag(form.get("tie")),
-        order=[_int(x, "order") for x in str(order).split(",")] if order else None,
+        order=[_int(x, "order", RESPONSE) for x in str(order).split(",")] if order else None,
     )
 
 
