@@ -333,15 +333,14 @@ def _human(session: Session, it: LoopIteration) -> dict[str, Any] | None:
     module = human_eval_module()
     if not item_ids or module is None:
         return None
+    labelled = None
+    if hasattr(module, "human_evaluation"):  # counts too, where the module offers them
+        labelled = module.human_evaluation(session, list(item_ids)).labelled
     found = module.human_win_rate(session, list(item_ids))
-    if found is None:
-        return {"items": len(item_ids), "labelled": False}
-    return {
-        "items": len(item_ids),
-        "win_rate_vs_iteration_0": found.rate,
-        "low": found.low,
-        "high": found.high,
-    }
+    out: dict[str, Any] = {"items": len(item_ids), "labelled": labelled}
+    if found is not None:
+        out |= {"win_rate_vs_iteration_0": found.rate, "low": found.low, "high": found.high}
+    return out
 
 
 def _step_out(row: LoopStep, job: Job | None) -> StepOut:
