@@ -19,7 +19,7 @@ from app.auth.service import Principal, require_role
 from app.errors import DomainError, Invalid
 from app.loops import service
 from app.loops.charts import loop_charts
-from app.loops.models import ACTIVE
+from app.loops.models import ACTIVE, LoopStatus, StepName
 from app.loops.schemas import LoopCreate, UpdateKind
 from app.pagination import MAX_LIMIT, Keyset
 from app.projects.service import list_projects
@@ -256,6 +256,8 @@ def loop_page(
         "iterations": iterations,
         "charts": loop_charts([it.model_dump() for it in out.iterations]),
         "active": out.status in ACTIVE,
+        # Stopped at its label deadline: resume waits for labels again.
+        "resumable": out.status is LoopStatus.stopped and out.current_step is StepName.labels,
         "may_steer": principal.is_admin or loop.created_by == principal.id,
         "error": errors.get("form", ""),
     }

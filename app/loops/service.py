@@ -7,6 +7,7 @@ loop's creator or an admin (the rule of its jobs, which the loop's creator owns)
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -282,12 +283,37 @@ def pause_loop(session: Session, principal: Principal, loop_id: int) -> Loop:
 
 
 def resume_loop(session: Session, principal: Principal, loop_id: int) -> Loop:
+    """A paused loop goes on. A loop that stopped at its label deadline waits for labels again,
+    with a new deadline (the labels it waited for may come in late)."""
     loop = get_loop(session, principal, loop_id, for_update=True)
     _owner(principal, loop, "resume")
     if loop.status is LoopStatus.running:
         return loop
-    if loop.status is not LoopStatus.paused:
-        raise Conflict(f"Loop {loop.id} is {loop.status.value}; only a paused loop can resume.")
+    row = advancer.current_step(session, loop.id)
+    at_deadline = (
+        loop.status is LoopStatus.stopped
+        and row is not None
+        and row.step is StepName.labels
+        and row.status is StepStatus.stopped
+    )
+    if loop.status is not LoopStatus.paused and not at_deadline:
+        raise Conflict(
+            f"Loop {loop.id} is {loop.status.value}; only a paused loop, or one that stopped"
+            " waiting for labels, can resume."
+        )
+    if at_deadline:
+        assert row is not None
+        it = session.scalars(
+            select(LoopIteration).where(
+                LoopIteration.loop_id == loop.id, LoopIteration.iteration == row.iteration
+            )
+        ).one()
+        now = session.execute(select(func.now())).scalar_one()
+        it.label_deadline = now + timedelta(
+            seconds=int(loop.config["stop"]["label_deadline_seconds"])
+        )
+        row.status, row.error, row.finished_at = StepStatus.waiting, None, None
+        loop.reason, loop.finished_at = None, None
     loop.status = LoopStatus.running
     loop.updated_at = func.now()
     record(session, principal.id, "loops.resume", "loop", loop.id)

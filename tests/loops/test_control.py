@@ -138,6 +138,18 @@ def test_labels_missing_at_the_deadline_stop_the_loop_with_the_reason(
     advance_all()
     assert len(step_rows(loop_id)) == 3  # nothing after a stop
 
+    # Resume waits for labels again with a new deadline; late labels let the loop go on.
+    out = _post(researcher, loop_id, "resume")
+    assert out["status"] == "running" and out["reason"] is None
+    assert step_rows(loop_id)[-1][1:3] == ("labels", "waiting")
+    annotate(annotator, pid, gold_annotator(), limit=1)
+    time.sleep(1.2)
+    advance_all()
+    assert step_rows(loop_id)[-1][1:3] == ("snapshot", "running")
+    _post(researcher, loop_id, "cancel")
+    r = researcher.client.post(f"/api/v1/loops/{loop_id}/resume")
+    assert r.status_code == 409, r.text
+
 
 def test_at_the_deadline_the_loop_goes_on_with_enough_labels_or_stops_by_rule(
     setup: tuple[int, int, Actor], researcher: Actor
