@@ -29,6 +29,7 @@ from app.jobs.api import router as jobs_router
 from app.jobs.pages import router as jobs_pages
 from app.judges.api import router as judges_router
 from app.judges.pages import router as judges_pages
+from app.loops.api import router as loops_router
 from app.openapi import install_openapi
 from app.projects.api import router as projects_router
 from app.projects.pages import router as projects_pages
@@ -79,6 +80,7 @@ def create_app() -> FastAPI:
         training_runs_router,
         generation_router,
         prompt_sets_router,
+        loops_router,
         models_router,
         judges_router,
         quality_router,
