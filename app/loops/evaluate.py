@@ -3,7 +3,8 @@ with the previous iteration's.
 
 Each policy samples one completion per evaluation prompt (the same seed for all, through the
 inference backend the loop samples with); the samples are compared pairwise on the same prompt
-by the iteration's reward model, by a judge (both orders, app/judges) and by a gold reward
+by the iteration's reward model, by a judge (app.training.policy_eval.judge_win_rate: the
+pairwise template, both orders) and by a gold reward
 (simulated worlds, app/simulate/rewards.py) when configured, and a sample of pairs can go to
 humans (app/loops/human_eval.py). A win counts 1, a tie 0.5. Lengths are in words; length drift
 is the policy's mean length over iteration 0's, minus 1. Samples are kept in the job's work dir,
@@ -75,14 +76,6 @@ def _sample(
     return [[c.text for c in completions] for completions in out]
 
 
-def _tally_wins(wins: Sequence[float]) -> dict[str, int]:
-    return {
-        "wins": sum(w == 1.0 for w in wins),
-        "ties": sum(w == 0.5 for w in wins),
-        "losses": sum(w == 0.0 for w in wins),
-    }
-
-
 def tally(new: Sequence[float], old: Sequence[float]) -> dict[str, int]:
     """Wins, ties and losses of `new` (for an interval around the win rate)."""
     pairs = list(zip(new, old, strict=True))
@@ -107,78 +100,30 @@ def rates(
     }
 
 
-GOLD_KEY = "gold_reward"
-
-
-def judge_wins(
-    judge_id: int,
+def judge_rates(
+    spec: dict[str, Any],
     prompts: Sequence[str],
     new: Sequence[str],
-    old: Sequence[str],
-    gold: Sequence[tuple[float, float]] | None = None,
-) -> tuple[list[float], dict[str, int]]:
-    """Per prompt: 1 if the judge prefers `new`, 0 if `old`, 0.5 for a tie or an inconsistent
-    pair (both orders asked); unparsed answers are left out (counted).
+    base: Sequence[str],
+    prev: Sequence[str],
+    seed: int,
+) -> dict[str, Any]:
+    """The judge's win rates of `new` against iteration 0's and the previous samples, through
+    app.training.policy_eval.judge_win_rate (the one place runs and loops judge policies:
+    the pairwise template, both orders; a tie or an inconsistent pair counts half)."""
+    from app.training.config import JudgeSpec
+    from app.training.policy_eval import judge_win_rate
 
-    With a gold reward, each pair's item metadata carries its scores under `gold_reward`
-    (`{"scores": {response id: score}}`): a `simulated` judge whose truth is that metadata key
-    then judges like an AlpacaFarm annotator of the hidden reward; other judges never see it."""
-    from app.db import session_scope
-    from app.inference import registry
-    from app.judges import judging
-    from app.judges.config import judge_config
-    from app.judges.models import Judge
-    from app.judges.service import resolve_template
-    from app.projects.rules import TaskKind, TaskRules
-
-    with session_scope() as session:
-        judge = session.get_one(Judge, judge_id)
-        tpl = resolve_template(session, "pairwise", None)
-        template = judging.TemplateView(tpl.id, tpl.version, tpl.system, tpl.user, tpl.inconsistent)
-        name, model = judge.backend, judge.model
-        config = judge_config(judge.backend, judge.params)
-    rules = TaskRules(
-        project_id=0,
-        kind=TaskKind.pairwise,
-        span_labels=(),
-        aspects=(),
-        allow_tie=True,
-        lease_seconds=600,
-    )
-    items = []
-    for i, (p, a, b) in enumerate(zip(prompts, new, old, strict=True)):
-        ids = [2 * i + 1, 2 * i + 2]
-        meta: dict[str, Any] = {}
-        if gold is not None:
-            meta[GOLD_KEY] = {"scores": {str(ids[0]): gold[i][0], str(ids[1]): gold[i][1]}}
-        items.append(judging.ItemView(i + 1, None, p, meta, ids, [None, None], [a, b]))
-    backend = registry.create(name, model, config.backend)
-    try:
-        judged = judging.judge_chunk(
-            backend,
-            items,
-            rules,
-            "",
-            template,
-            config.sampling_for("pairwise"),
-            judging.Costs(),
-        )
-    finally:
-        backend.close()
-    wins: list[float] = []
-    counts = {"unparsed": 0, "inconsistent": 0}
-    for j, item in zip(judged, items, strict=True):
-        payload = j.parsed.payload or {}
-        preferred = payload.get("preferred")
-        if j.parsed.status == "unparsed":
-            counts["unparsed"] += 1
-            continue
-        if j.parsed.status == "inconsistent":
-            counts["inconsistent"] += 1
-        wins.append(
-            1.0 if preferred == item.response_ids[0] else 0.0 if preferred is not None else 0.5
-        )
-    return wins, counts
+    judge = JudgeSpec.model_validate(spec)
+    vs_0 = judge_win_rate(judge, prompts, new, base, seed=seed)
+    vs_prev = judge_win_rate(judge, prompts, new, prev, seed=seed)
+    return {
+        "judge": vs_0["judge"],
+        "win_rate_vs_iteration_0": vs_0["judge_win_rate"],
+        "win_rate_vs_previous": vs_prev["judge_win_rate"],
+        "vs_iteration_0": {k.removeprefix("judge_"): v for k, v in vs_0.items() if k != "judge"},
+        "vs_previous": {k.removeprefix("judge_"): v for k, v in vs_prev.items() if k != "judge"},
+    }
 
 
 def evaluate(ctx: JobContext) -> dict[str, Any]:
@@ -219,6 +164,11 @@ def evaluate(ctx: JobContext) -> dict[str, Any]:
             run = s.get(TrainingRun, int(rm_step.links["training_run_id"]))
             rm_metrics = dict(run.metrics or {}) if run is not None else {}
         prompts = eval_prompts(s, cfg)
+        judge = None
+        if cfg["evaluation"].get("judge_id"):
+            from app.training.runs.service import judge_spec
+
+            judge = judge_spec(s, int(cfg["evaluation"]["judge_id"]), project_id)
     ev = cfg["evaluation"]
     sampling = cfg["sampling"]
     best_of = None
@@ -278,7 +228,6 @@ def evaluate(ctx: JobContext) -> dict[str, Any]:
         scores = _rm_scores(rm_path, prompts, [new, base, prev], cfg)
         metrics["by_reward_model"] = rates(*scores)
         ctx.progress(0.75, {"phase": "reward model"})
-    g: list[list[float]] = []
     if ev.get("gold_reward"):
         from app.simulate.rewards import get_reward
 
@@ -288,23 +237,8 @@ def evaluate(ctx: JobContext) -> dict[str, Any]:
             for texts in (new, base, prev)
         ]
         metrics["by_gold_reward"] = {"reward": gold.label, **rates(*g)}
-    if ev.get("judge_id"):
-        judge_id = int(ev["judge_id"])
-        scored = metrics.get("by_gold_reward") is not None
-        pairs0 = list(zip(g[0], g[1], strict=True)) if scored else None
-        pairsp = list(zip(g[0], g[2], strict=True)) if scored else None
-        w0, c0 = judge_wins(judge_id, prompts, new, base, pairs0)
-        wp, cp = judge_wins(judge_id, prompts, new, prev, pairsp)
-        metrics["by_judge"] = {
-            "judge_id": judge_id,
-            "win_rate_vs_iteration_0": fmean(w0) if w0 else None,
-            "win_rate_vs_previous": fmean(wp) if wp else None,
-            "vs_iteration_0": _tally_wins(w0),
-            "vs_previous": _tally_wins(wp),
-            "judged": len(w0),
-            "unparsed": c0["unparsed"] + cp["unparsed"],
-            "inconsistent": c0["inconsistent"] + cp["inconsistent"],
-        }
+    if judge is not None:
+        metrics["by_judge"] = judge_rates(judge, prompts, new, base, prev, int(ev["seed"]))
         ctx.progress(0.9, {"phase": "judge"})
     human_sample = int(ev.get("human_sample") or 0)
     human = human_eval_module() if human_sample else None

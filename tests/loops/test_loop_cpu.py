@@ -127,7 +127,7 @@ def test_other_updates_and_a_simulated_judge_of_the_gold_reward(
             "name": f"gold judge {kind}",
             "backend": "simulated",
             "model": "sim",
-            "params": {"truth": {"metadata_key": "gold_reward"}, "accuracy": 1.0},
+            "params": {"truth": {"gold_reward": "polite_concise"}, "accuracy": 1.0},
         },
     )
     assert judge.status_code == 201, judge.text
@@ -147,13 +147,11 @@ def test_other_updates_and_a_simulated_judge_of_the_gold_reward(
     else:
         assert it["new_policy_model_id"] != policy
     by_judge, by_gold = m["by_judge"], m["by_gold_reward"]
-    assert by_judge["judged"] == 3 and by_judge["unparsed"] == 0
-    # A judge that always follows the gold reward agrees with it wherever the gold decides
-    # (a gold tie leaves the simulated judge guessing).
-    for against in ("vs_iteration_0", "vs_previous"):
-        gold, judged = by_gold[against], by_judge[against]
-        assert judged["wins"] >= gold["wins"] and judged["losses"] >= gold["losses"], (
-            judged,
-            gold,
-        )
-        assert sum(judged.values()) == sum(gold.values()) == 3
+    assert by_judge["judge"]["id"] == judge.json()["id"]
+    # A judge that always follows the gold reward agrees with it wherever the gold decides;
+    # a gold tie (counted half) leaves the simulated judge guessing.
+    for against in ("iteration_0", "previous"):
+        judged, gold = by_judge[f"vs_{against}"], by_gold[f"vs_{against}"]
+        assert judged["pairs"] == 3 and judged["unparsed"] == 0, judged
+        gap = abs(by_judge[f"win_rate_vs_{against}"] - by_gold[f"win_rate_vs_{against}"])
+        assert gap <= 0.5 * gold["ties"] / 3 + 1e-9, (by_judge, by_gold)
