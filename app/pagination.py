@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.errors import Invalid
 from app.validation import BIGINT_MAX
 
 MAX_LIMIT = 500
+S = TypeVar("S", bound=Select[Any])
 
 # The query parameters of every list route, documented with their bounds.
 Limit = Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="Page size (default 50).")]
@@ -39,6 +42,11 @@ class Keyset:
                 raise Invalid("cursor is not one this API returned.")
             after = int(cursor)
         return cls(n, after)
+
+    def newest_first(self, stmt: S, id_column: InstrumentedAttribute[int]) -> S:
+        """`stmt` narrowed to this page, highest id first: after the cursor, limit+1 rows."""
+        stmt = stmt.order_by(id_column.desc()).limit(self.limit + 1)
+        return stmt if self.after_id is None else stmt.where(id_column < self.after_id)
 
     def next_cursor(self, last_ids: list[int]) -> str | None:
         """Given up to limit+1 fetched ids, the cursor for the next page (or None)."""

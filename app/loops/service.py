@@ -248,15 +248,10 @@ def list_loops(
 ) -> list[Loop]:
     """Newest first; the cursor is the last id of the previous page."""
     require_role(principal, Role.researcher)
-    stmt = (
-        select(Loop)
-        .join(Project, Project.id == Loop.project_id)
-        .where(project_visible(principal))
-        .order_by(Loop.id.desc())
-        .limit(page.limit + 1)
+    stmt = page.newest_first(
+        select(Loop).join(Project, Project.id == Loop.project_id).where(project_visible(principal)),
+        Loop.id,
     )
-    if page.after_id is not None:
-        stmt = stmt.where(Loop.id < page.after_id)
     if project_id is not None:
         stmt = stmt.where(Loop.project_id == project_id)
     return list(session.scalars(stmt))

@@ -240,3 +240,18 @@ def test_a_routed_project_routes_each_iterations_items_before_they_wait_for_labe
         (1, "snapshot", "running", step_rows(loop_id)[-1][3]),
     ]
     _post(researcher, loop_id, "cancel")
+
+
+def test_the_list_pages_newest_first_and_filters_by_project(
+    setup: tuple[int, int, Actor], researcher: Actor
+) -> None:
+    pid, policy, _ = setup
+    ids = [_start(researcher, loop_body(pid, policy, policy))["id"] for _ in range(3)]
+    first = researcher.client.get("/api/v1/loops", params={"limit": 2, "project_id": pid}).json()
+    assert [r["id"] for r in first["items"]] == ids[::-1][:2]
+    rest = researcher.client.get(
+        "/api/v1/loops", params={"limit": 2, "cursor": first["next_cursor"]}
+    ).json()
+    assert [r["id"] for r in rest["items"]] == [ids[0]] and rest["next_cursor"] is None
+    other = researcher.client.get("/api/v1/loops", params={"project_id": pid + 1000}).json()
+    assert other["items"] == []

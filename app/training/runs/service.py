@@ -381,15 +381,12 @@ def list_runs(
 ) -> list[TrainingRun]:
     """Newest first; the cursor is the last id of the previous page."""
     require_role(principal, Role.researcher)
-    stmt = (
+    stmt = page.newest_first(
         select(TrainingRun)
         .join(Project, Project.id == TrainingRun.project_id)
-        .where(project_visible(principal))
-        .order_by(TrainingRun.id.desc())
-        .limit(page.limit + 1)
+        .where(project_visible(principal)),
+        TrainingRun.id,
     )
-    if page.after_id is not None:
-        stmt = stmt.where(TrainingRun.id < page.after_id)
     if project_id is not None:
         stmt = stmt.where(TrainingRun.project_id == project_id)
     return list(session.scalars(stmt))
