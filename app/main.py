@@ -34,6 +34,7 @@ from app.projects.api import router as projects_router
 from app.projects.pages import router as projects_pages
 from app.quality.api import router as quality_router
 from app.quality.pages import router as quality_pages
+from app.registry.api import items_router as item_lineage_router
 from app.registry.api import router as models_router
 from app.registry.pages import router as models_pages
 from app.routing.api import router as routing_router
@@ -75,6 +76,7 @@ def create_app() -> FastAPI:
         training_runs_router,
         generation_router,
         models_router,
+        item_lineage_router,
         judges_router,
         quality_router,
         judges_pages,

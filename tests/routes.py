@@ -183,6 +183,9 @@ API: dict[str, Rule] = {
         (401, 401, 403, 403, 403, 403, 201), lambda w: {"name": "m", "path": model_folder()}
     ),
     "GET /api/v1/models/{model_id}": Rule(RESEARCHERS),
+    "GET /api/v1/models/{model_id}/lineage": Rule(RESEARCHERS),
+    "GET /api/v1/models/{model_id}/lineage/labels": Rule(RESEARCHERS),
+    "GET /api/v1/projects/{project_id}/items/{item_id}/lineage": Rule(RESEARCHER_MEMBERS),
     "DELETE /api/v1/models/{model_id}": Rule((401, 401, 403, 403, 403, 403, 204)),
     "POST /api/v1/training-runs": Rule(
         (401, 401, 403, 403, 404, 202, 202),
