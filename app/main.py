@@ -29,6 +29,7 @@ from app.jobs.api import router as jobs_router
 from app.jobs.pages import router as jobs_pages
 from app.judges.api import router as judges_router
 from app.judges.pages import router as judges_pages
+from app.loops.api import router as loops_router
 from app.openapi import install_openapi
 from app.projects.api import router as projects_router
 from app.projects.pages import router as projects_pages
@@ -75,6 +76,7 @@ def create_app() -> FastAPI:
         exports_router,
         training_runs_router,
         generation_router,
+        loops_router,
         models_router,
         item_lineage_router,
         judges_router,

@@ -9,6 +9,7 @@ from app.exports.models import Export
 from app.items.models import Item, Response
 from app.jobs.models import Job, JobBlob
 from app.judges.models import Judge, JudgeOutput, JudgeRun, JudgeTemplate
+from app.loops.models import Loop, LoopIteration, LoopStep
 from app.projects.models import Project, ProjectMember
 from app.quality.models import (
     Adjudication,
@@ -45,6 +46,9 @@ __all__ = [
     "JudgeOutput",
     "JudgeRun",
     "JudgeTemplate",
+    "Loop",
+    "LoopIteration",
+    "LoopStep",
     "ModelVersion",
     "Project",
     "ProjectMember",

@@ -16,7 +16,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from tests.conftest import PASSWORD
-from tests.world import CALLERS, World, model_folder
+from tests.world import CALLERS, World, loop_body, model_folder
 
 Body = Callable[[World], Any]
 NO_CSRF = "session_without_csrf"
@@ -197,6 +197,16 @@ API: dict[str, Rule] = {
         lambda w: {"model_id": w.model, "prompts": ["Say hello."], "n": 1},
     ),
     "GET /api/v1/training-runs/{training_run_id}": Rule(RESEARCHER_MEMBERS),
+    # Loops: researchers start them on their projects; the creator (researcher_member) or an
+    # admin pauses, resumes and cancels (the world's loop is running: each is a 200).
+    "POST /api/v1/loops": Rule(
+        (401, 401, 403, 403, 404, 202, 202), lambda w: loop_body(w.project, w.model)
+    ),
+    "GET /api/v1/loops": Rule(RESEARCHERS),
+    "GET /api/v1/loops/{loop_id}": Rule(RESEARCHER_MEMBERS),
+    "POST /api/v1/loops/{loop_id}/pause": Rule(RESEARCHER_MEMBERS),
+    "POST /api/v1/loops/{loop_id}/resume": Rule(RESEARCHER_MEMBERS),
+    "POST /api/v1/loops/{loop_id}/cancel": Rule(RESEARCHER_MEMBERS),
     # The world's run is queued: its creator (researcher_member) or an admin cancels it.
     "POST /api/v1/training-runs/{training_run_id}/cancel": Rule(RESEARCHER_MEMBERS),
     # Refused while its job runs: the world's export is still queued.

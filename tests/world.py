@@ -52,6 +52,7 @@ class World:
     template: int = 0  # the pairwise template that run uses
     model: int = 0  # a registered base model (admin's) that nothing uses
     training_run: int = 0  # a queued training run of `project` (researcher_member's)
+    loop: int = 0  # a running loop on `project` (researcher_member's), its generation queued
 
     def ids(self) -> dict[str, int]:
         """Path parameters by name; {user_id} is the annotator member (removable)."""
@@ -70,6 +71,7 @@ class World:
             "model_id": self.model,
             "training_run_id": self.training_run,
             "policy_id": self.policy,
+            "loop_id": self.loop,
         }
 
 
@@ -161,6 +163,7 @@ def build_world(password_hash: str) -> World:
                 text("SELECT id FROM items WHERE project_id = :p ORDER BY id"), {"p": project.id}
             )
         )
+        loop = _loop(s, principals, project.id)
         return World(
             people=people,
             project=project.id,
@@ -177,6 +180,7 @@ def build_world(password_hash: str) -> World:
             template=run.template_id,
             model=model,
             training_run=training_run,
+            loop=loop,
         )
 
 
@@ -208,6 +212,35 @@ def _training(s: Any, principals: dict[str, Any], project_id: int) -> tuple[int,
     body = RunCreate(kind="reward_model", project_id=project_id, base_model_id=base.id)
     run, _ = create_run(s, principals["researcher_member"], body)
     return model.id, run.id
+
+
+def loop_body(project_id: int, policy_id: int) -> dict[str, Any]:
+    """A valid loop on `project_id` (the API's body) sampling from `policy_id`."""
+    return {
+        "project_id": project_id,
+        "policy_model_id": policy_id,
+        "reward_model": {"base_model_id": policy_id, "config": {"max_steps": 2}},
+        "update": {"kind": "dpo", "config": {"max_steps": 2}},
+        "iterations": 2,
+        "prompts_per_iteration": 1,
+        "prompts": ["Say hello.", "Say goodbye."],
+    }
+
+
+def _loop(s: Any, principals: dict[str, Any], project_id: int) -> int:
+    """A loop of researcher_member's on `project`, sampling from a model of its own (so that
+    the world's `model` stays deletable)."""
+    from app.loops.schemas import LoopCreate
+    from app.loops.service import create_loop
+    from app.registry.schemas import BaseModelCreate
+    from app.registry.service import register_base
+
+    policy = register_base(
+        s, principals["admin"], BaseModelCreate(name="world policy", path=model_folder())
+    )
+    body = LoopCreate.model_validate(loop_body(project_id, policy.id))
+    loop, _ = create_loop(s, principals["researcher_member"], body)
+    return loop.id
 
 
 def row_counts() -> dict[str, int]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from app.auth.models import ROLE_RANK, Role
 from app.config import get_settings
-from app.jobs.specs import JobSpec
+from app.jobs.specs import JobSpec, PeriodicSpec
 
 DOMAIN_JOB_MODULES = (
     "app.items.jobs",
@@ -24,9 +24,11 @@ DOMAIN_JOB_MODULES = (
     "app.training.runs.jobs",
     "app.generation.jobs",
     "app.routing.jobs",
+    "app.loops.jobs",
 )
 
 _specs: dict[str, JobSpec] = {}
+_periodic: dict[str, PeriodicSpec] = {}
 _loaded = False
 _lock = threading.Lock()
 
@@ -48,15 +50,24 @@ def load() -> Mapping[str, JobSpec]:
     with _lock:
         if not _loaded:
             found: dict[str, JobSpec] = {}
+            periodic: dict[str, PeriodicSpec] = {}
             for name in _modules():
                 module = importlib.import_module(name)
                 for value in vars(module).values():
+                    seen_periodic = (
+                        periodic.setdefault(value.name, value)
+                        if isinstance(value, PeriodicSpec)
+                        else None
+                    )
+                    if seen_periodic is not None and seen_periodic is not value:
+                        raise RuntimeError(f"periodic work {value.name!r} is declared twice")
                     if not isinstance(value, JobSpec):
                         continue
                     seen = found.setdefault(value.kind, value)
                     if seen is not value:
                         raise RuntimeError(f"job kind {value.kind!r} is declared twice")
             _specs.update(found)
+            _periodic.update(periodic)
             _loaded = True
     return _specs
 
@@ -68,6 +79,12 @@ def get(kind: str) -> JobSpec:
         raise UnknownJobKind(
             f"no job kind {kind!r} is known to this process (job modules: {', '.join(_modules())})"
         ) from None
+
+
+def periodic() -> list[PeriodicSpec]:
+    """The periodic work the job modules declare (run by the sweeper), by name."""
+    load()
+    return [_periodic[name] for name in sorted(_periodic)]
 
 
 def find(kind: str) -> JobSpec | None:

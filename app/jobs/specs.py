@@ -77,3 +77,16 @@ class JobSpec:
 
 
 MAX_BACKOFF_SECONDS = 15 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodicSpec:
+    """Work a domain needs done every so often (a loop waiting for labels or for its step's
+    job to end). Declared like JobSpecs, in the domain's job module; the worker holding the
+    sweeper lock runs it from the sweeper tick (so once, not once per worker), at most every
+    `every` (and never more often than the sweeper ticks). It must be short, idempotent and
+    do its writes in its own transactions; an exception is logged and the next tick retries."""
+
+    name: str
+    run: Callable[[], object]
+    every: timedelta = timedelta(0)

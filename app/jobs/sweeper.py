@@ -22,7 +22,7 @@ import redis
 from app import storage
 from app.config import get_settings
 from app.db import session_scope
-from app.jobs import claims, outbox, queues
+from app.jobs import claims, outbox, queues, registry
 
 log = logging.getLogger(__name__)
 LOCK_KEY = "tandem:sweeper"
@@ -98,6 +98,7 @@ class SweeperLoop:
         )
         self.holding = False
         self._last_cleanup = 0.0
+        self._last_periodic: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -141,6 +142,19 @@ class SweeperLoop:
         self.holding = took
         return took
 
+    def run_periodic(self) -> None:
+        """The domains' periodic work that is due; one failing does not stop the others."""
+        now = time.monotonic()
+        for spec in registry.periodic():
+            last = self._last_periodic.get(spec.name)
+            if last is not None and now - last < spec.every.total_seconds():
+                continue
+            self._last_periodic[spec.name] = now
+            try:
+                spec.run()
+            except Exception:
+                log.exception("sweeper: periodic work %s failed; next tick retries", spec.name)
+
     def tick(self) -> bool:
         """Announce this worker's queues; sweep if this loop holds the lock. True if it swept."""
         queues.announce(self.client, self.identity, self.consumed, self.interval * 3)
@@ -148,6 +162,7 @@ class SweeperLoop:
             return False
         sweep(self.client)
         self.client.hset(LAST_SWEEP_KEY, self.identity, f"{time.time():.3f}")
+        self.run_periodic()
         if time.monotonic() - self._last_cleanup >= CLEANUP_EVERY_SECONDS or not self._last_cleanup:
             self._last_cleanup = time.monotonic()
             with session_scope() as session:

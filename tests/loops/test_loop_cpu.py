@@ -1,0 +1,95 @@
+"""A two-iteration loop on the CPU: tiny models, simulated annotators following a gold reward
+through the task API, every step through its real job; then pause, resume and cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.training.helpers import require_train_extra
+
+pytestmark = pytest.mark.train
+require_train_extra()
+
+from tests.helpers import Actor, sql  # noqa: E402
+from tests.loops.helpers import (  # noqa: E402
+    ProjectFactory,
+    drive,
+    loop_body,
+    register,
+    step_rows,
+    steps_of,
+)
+from tests.training.helpers import save_tiny_model, vocabulary  # noqa: E402
+
+STEPS = ["generate", "route", "labels", "snapshot", "reward_model", "update", "evaluate"]
+
+
+def test_two_iterations_train_and_evaluate_each_on_their_own(
+    admin: Actor,
+    researcher: Actor,
+    project_factory: ProjectFactory,
+    make_user: Callable[..., Actor],
+    tmp_path: Path,
+) -> None:
+    policy = register(admin, save_tiny_model(tmp_path / "policy", vocabulary()), "tiny policy")
+    annotator = make_user("annotator")
+    pid = int(project_factory("pairwise", items=0, members=(annotator,), overlap=1)["id"])
+    r = researcher.client.post("/api/v1/loops", json=loop_body(pid, policy, policy))
+    assert r.status_code == 202, r.text
+    queued = r.json()
+    loop_id = queued["id"]
+    assert step_rows(loop_id) == [(1, "generate", "running", queued["job_id"])]
+
+    out = drive(researcher, annotator, pid, loop_id)
+    assert out["status"] == "succeeded", out
+    rows = step_rows(loop_id)
+    # Every step once per iteration, in order; route is skipped (no routing, no judges).
+    assert [(i, s) for i, s, _, _ in rows] == [(i, s) for i in (1, 2) for s in STEPS]
+    assert all(st == ("skipped" if s == "route" else "succeeded") for _, s, st, _ in rows)
+    jobs = [j for *_, j in rows if j is not None]
+    assert len(jobs) == len(set(jobs)) == 10  # generate, snapshot, rm, update, evaluate x2
+    assert {r[0] for r in sql("SELECT status FROM jobs WHERE id = ANY(%s)", jobs)} == {"succeeded"}
+
+    one, two = out["iterations"]
+    # Iteration 2 samples with the policy iteration 1 trained; each trained its own models.
+    assert one["policy_model_id"] == policy
+    assert two["policy_model_id"] == one["new_policy_model_id"] != policy
+    assert two["new_policy_model_id"] not in (policy, one["new_policy_model_id"])
+    assert one["reward_model_id"] != two["reward_model_id"]
+    version = researcher.client.get(f"/api/v1/models/{two['new_policy_model_id']}").json()
+    assert version["kind"] == "policy" and version["parent_id"] == one["new_policy_model_id"]
+
+    # The generated items carry the loop's tag and the version that sampled them.
+    tagged = sql(
+        "SELECT i.metadata->>'loop_iteration', array_agg(DISTINCT r.model_version_id)"
+        " FROM items i JOIN responses r ON r.item_id = i.id"
+        " WHERE i.project_id = %s AND i.metadata @> %s::jsonb GROUP BY 1 ORDER BY 1",
+        pid,
+        f'{{"loop_id": {loop_id}}}',
+    )
+    assert tagged == [("1", [policy]), ("2", [one["new_policy_model_id"]])]
+    # Iteration 2's snapshot holds both iterations' labels (cumulative), iteration 1's only its.
+    snaps = [s for s in steps_of(out) if s["step"] == "snapshot"]
+    assert snaps[1]["links"]["rows"] > snaps[0]["links"]["rows"] > 0
+
+    for it in (one, two):
+        m = it["metrics"]
+        assert m["iteration"] == it["iteration"] and m["eval_prompts"] == 3
+        assert 0 <= m["reward_model"]["heldout_accuracy"] <= 1
+        for by in ("by_reward_model", "by_gold_reward"):
+            assert 0 <= m[by]["win_rate_vs_iteration_0"] <= 1
+            assert 0 <= m[by]["win_rate_vs_previous"] <= 1
+        assert m["by_gold_reward"]["reward"] == "polite_concise@1"
+        assert m["length"]["mean_words"] >= 0 and "drift_vs_iteration_0" in m["length"]
+    # Iteration 1's policy against iteration 0 is the same comparison as against "previous".
+    assert (
+        one["metrics"]["by_gold_reward"]["win_rate_vs_iteration_0"]
+        == one["metrics"]["by_gold_reward"]["win_rate_vs_previous"]
+    )
+
+    listed = researcher.client.get("/api/v1/loops", params={"project_id": pid}).json()
+    assert [x["id"] for x in listed["items"]] == [loop_id]
+    assert listed["items"][0]["status"] == "succeeded"
