@@ -30,6 +30,7 @@ from app.jobs.pages import router as jobs_pages
 from app.judges.api import router as judges_router
 from app.judges.pages import router as judges_pages
 from app.loops.api import router as loops_router
+from app.loops.demo_pages import router as demo_loop_pages
 from app.openapi import install_openapi
 from app.projects.api import router as projects_router
 from app.projects.pages import router as projects_pages
@@ -96,6 +97,7 @@ def create_app() -> FastAPI:
         items_pages,
         jobs_pages,
         routing_pages,
+        demo_loop_pages,
     ):
         app.include_router(router)
 

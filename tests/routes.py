@@ -355,6 +355,10 @@ PAGES: dict[str, Page] = {
     ),
     "GET /projects/{project_id}/quality": Page((303, 303, 403, 403, 404, 200, 200)),
     "POST /projects/{project_id}/quality/refresh": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
+    # Not the demo loop project: a member researcher is sent back with the reason (nothing runs).
+    "POST /projects/{project_id}/demo-loop": Page(
+        FORM_RESEARCHER_MEMBERS, form=lambda w: {"seed": "1", "iterations": "2"}
+    ),
     "POST /projects/{project_id}/annotators/{user_id}/lift": Page(
         FORM_RESEARCHER_MEMBERS, form=lambda w: {}
     ),

@@ -62,7 +62,7 @@ def test_demo_seeds_each_kind_once() -> None:
         members = s.execute(text("SELECT count(*) FROM project_members")).scalar_one()
     assert [tuple(k) for k in kinds] == [
         ("critique", 1),
-        ("pairwise", 2),
+        ("pairwise", 3),
         ("ranking", 1),
         ("span", 1),
     ]

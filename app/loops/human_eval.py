@@ -17,7 +17,9 @@ candidate's answer, ties it on an even split or a tie vote, loses it otherwise; 
 (ties half) comes with Wilson's 95% interval (app.simulate.gold_eval.win_interval).
 
 Writes run in the caller's transaction; creating the items twice (a re-delivered job) adds
-nothing, because their external ids are fixed by (loop, iteration, baseline, index).
+nothing, because their external ids are fixed by (loop, iteration, index). The loops' evaluate
+step calls `create_items` and GET /loops/{id} calls `win_rate` (the interface agreed in the
+helpers' notes).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app.annotations.votes import EVAL_KEY
@@ -69,25 +71,46 @@ class HumanEval:
         }
 
 
-def external_id(loop_id: int, iteration: int, baseline_model_id: int, index: int) -> str:
-    return f"eval-{loop_id}-{iteration}-{baseline_model_id}-{index}"
+def external_id(loop_id: int, iteration: int, index: int) -> str:
+    return f"eval-{loop_id}-{iteration}-{index}"
+
+
+def _policies(session: Session, loop_id: int, iteration: int) -> tuple[int | None, int | None]:
+    """(the iteration's new policy, iteration 0's policy) of a loop, where recorded."""
+    from app.loops.models import LoopIteration
+
+    rows = {
+        it.iteration: it
+        for it in session.scalars(
+            select(LoopIteration).where(
+                LoopIteration.loop_id == loop_id, LoopIteration.iteration.in_((1, iteration))
+            )
+        )
+    }
+    candidate = rows[iteration].new_policy_model_id if iteration in rows else None
+    baseline = rows[1].policy_model_id if 1 in rows else None
+    return candidate, baseline
 
 
 def create_items(
     session: Session,
-    project_id: int,
     *,
     loop_id: int,
     iteration: int,
-    candidate_model_id: int,
-    baseline_model_id: int,
-    pairs: Sequence[EvalPair],
+    project_id: int,
+    pairs: Sequence[EvalPair | tuple[str, str, str]],
     seed: int,
+    candidate_model_id: int | None = None,
+    baseline_model_id: int | None = None,
     priority: int = 0,
-) -> list[int]:
-    """Add one evaluation item per pair (answers in a seeded random order) and release them to
-    humans; returns their item ids in pair order (the existing ones on a second call)."""
-    if candidate_model_id == baseline_model_id:
+) -> int:
+    """Add one evaluation item per (prompt, candidate's answer, baseline's answer), answers in a
+    seeded random order, released to humans; returns how many items the call created (0 on a
+    second call). Model ids default to the loop's: the iteration's new policy against
+    iteration 0's."""
+    if candidate_model_id is None and baseline_model_id is None:
+        candidate_model_id, baseline_model_id = _policies(session, loop_id, iteration)
+    if candidate_model_id is not None and candidate_model_id == baseline_model_id:
         raise Invalid("A human evaluation compares two different model versions.")
     project = session.get(Project, project_id)
     if project is None:
@@ -98,11 +121,12 @@ def create_items(
             f" {project.kind.value}, not pairwise."
         )
     rows: list[tuple[int, dict[str, Any]]] = []
-    firsts: dict[str, int] = {}
-    for k, pair in enumerate(pairs):
+    firsts: dict[str, int] = {}  # external id -> the candidate's position
+    for k, raw in enumerate(pairs):
+        pair = raw if isinstance(raw, EvalPair) else EvalPair(*raw)
         if not pair.candidate.strip() or not pair.baseline.strip():
             continue  # an item needs two non-empty answers: this prompt is not compared
-        ext = external_id(loop_id, iteration, baseline_model_id, k)
+        ext = external_id(loop_id, iteration, k)
         first = 0 if Draws(seed, "human-eval", loop_id, iteration, k).chance(0.5) else 1
         firsts[ext] = first
         texts = [(pair.candidate, candidate_model_id), (pair.baseline, baseline_model_id)]
@@ -115,11 +139,15 @@ def create_items(
                     "external_id": ext,
                     "prompt": pair.prompt,
                     "priority": priority,
-                    "responses": [{"text": t, "model": f"model {m}"} for t, m in texts],
+                    "responses": [
+                        {"text": t, **({"model": f"model {m}"} if m is not None else {})}
+                        for t, m in texts
+                    ],
                     "metadata": {
                         EVAL_KEY: {
                             "loop_id": loop_id,
                             "iteration": iteration,
+                            "candidate_position": first,
                             "candidate_model_id": candidate_model_id,
                             "baseline_model_id": baseline_model_id,
                         }
@@ -128,27 +156,33 @@ def create_items(
             )
         )
     if not rows:
-        return []
-    import_rows(session, project, rows)
-    ids = list(firsts)
-    # The versions behind each answer (lineage), and the release to humans under routing.
+        return 0
+    result = import_rows(session, project, rows)
     item_rows = session.execute(
         text(
             "SELECT id, external_id FROM items WHERE project_id = :pid"
             " AND external_id = ANY(CAST(:ids AS text[]))"
         ),
-        {"pid": project.id, "ids": ids},
+        {"pid": project.id, "ids": list(firsts)},
     ).all()
     by_ext = {str(e): int(i) for i, e in item_rows}
-    for ext, first in firsts.items():
-        session.execute(
-            text(
-                "UPDATE responses SET model_version_id = CASE WHEN position = :cand"
-                " THEN CAST(:cm AS bigint) ELSE CAST(:bm AS bigint) END"
-                " WHERE item_id = :iid AND model_version_id IS NULL"
-            ),
-            {"cand": first, "cm": candidate_model_id, "bm": baseline_model_id, "iid": by_ext[ext]},
-        )
+    # The versions behind each answer (lineage), where known.
+    if candidate_model_id is not None and baseline_model_id is not None:
+        for ext, first in firsts.items():
+            session.execute(
+                text(
+                    "UPDATE responses SET model_version_id = CASE WHEN position = :cand"
+                    " THEN CAST(:cm AS bigint) ELSE CAST(:bm AS bigint) END"
+                    " WHERE item_id = :iid AND model_version_id IS NULL"
+                ),
+                {
+                    "cand": first,
+                    "cm": candidate_model_id,
+                    "bm": baseline_model_id,
+                    "iid": by_ext[ext],
+                },
+            )
+    # Under routing the items came in held: they go to humans, never to a judge.
     session.execute(
         text(
             "UPDATE items SET routing = 'human', remaining = remaining + :target"
@@ -156,7 +190,7 @@ def create_items(
         ),
         {"target": project.overlap, "ids": list(by_ext.values())},
     )
-    return [by_ext[e] for e in ids]
+    return result.created
 
 
 # Each human vote on the evaluation items, with the response the candidate wrote.
@@ -166,7 +200,7 @@ _VOTES = text(
     FROM annotations a
     JOIN items i ON i.id = a.item_id
     JOIN responses cand ON cand.item_id = i.id
-         AND cand.model_version_id = CAST(i.metadata->:key->>'candidate_model_id' AS bigint)
+         AND cand.position = CAST(i.metadata->:key->>'candidate_position' AS int)
     WHERE a.item_id = ANY(CAST(:ids AS bigint[])) AND a.source = 'human'
       AND jsonb_exists(i.metadata, :key)
     """
@@ -196,6 +230,29 @@ def human_win_rate(session: Session, item_ids: Sequence[int]) -> HumanEval:
             ties += 1
     win = win_interval(wins, ties, losses) if labelled else None
     return HumanEval(items=len(tally), labelled=labelled, win=win)
+
+
+def win_rate(session: Session, *, loop_id: int, iteration: int) -> dict[str, Any] | None:
+    """The loop's view of one iteration's human evaluation (GET /loops/{id}, the loop page):
+    None until a human labelled one of its items."""
+    project_id = session.scalar(
+        text("SELECT project_id FROM loops WHERE id = :id"), {"id": loop_id}
+    )
+    if project_id is None:
+        return None
+    result = human_win_rate(session, loop_items(session, int(project_id), loop_id, iteration))
+    if result.win is None:
+        return None
+    return {
+        "labelled": result.labelled,
+        "of": result.items,
+        "win_rate": result.win.rate,
+        "low": result.win.low,
+        "high": result.win.high,
+        "wins": result.win.wins,
+        "ties": result.win.ties,
+        "losses": result.win.losses,
+    }
 
 
 def loop_items(session: Session, project_id: int, loop_id: int, iteration: int) -> list[int]:

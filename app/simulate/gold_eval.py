@@ -43,6 +43,14 @@ class WinRate:
         return {**asdict(self), "n": self.n}
 
 
+def wilson(p: float, n: int) -> tuple[float, float]:
+    """Wilson's 95% score interval of a share `p` observed over `n` comparisons."""
+    z2 = Z95 * Z95
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * math.sqrt(max(0.0, p * (1 - p)) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def win_interval(wins: int, ties: int, losses: int) -> WinRate:
     """The win share (ties count half) with Wilson's 95% score interval; NaN when n is 0."""
     n = wins + ties + losses
@@ -50,10 +58,8 @@ def win_interval(wins: int, ties: int, losses: int) -> WinRate:
         nan = float("nan")
         return WinRate(0, 0, 0, nan, nan, nan)
     p = (wins + ties / 2) / n
-    z2 = Z95 * Z95
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return WinRate(wins, ties, losses, p, max(0.0, centre - half), min(1.0, centre + half))
+    low, high = wilson(p, n)
+    return WinRate(wins, ties, losses, p, low, high)
 
 
 def compare_scores(candidate: Sequence[float], baseline: Sequence[float]) -> WinRate:
