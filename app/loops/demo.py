@@ -333,13 +333,15 @@ def drive(
             time.sleep(poll_s)
 
 
-def reports(loop_id: int, started: float, finished: dict[int, float]) -> list[IterationReport]:
-    """Each finished iteration's numbers, from the loop's stored metrics."""
+def reports(loop_id: int, setup_s: float) -> list[IterationReport]:
+    """Each iteration's numbers, from the loop's stored metrics; `seconds` counts from the
+    demo's start (`setup_s` before the loop was created)."""
     from app.db import session_scope
-    from app.loops.models import LoopIteration
+    from app.loops.models import Loop, LoopIteration
 
     out = []
     with session_scope() as session:
+        created = session.get_one(Loop, loop_id).created_at
         rows = session.scalars(
             select(LoopIteration)
             .where(LoopIteration.loop_id == loop_id)
@@ -362,7 +364,12 @@ def reports(loop_id: int, started: float, finished: dict[int, float]) -> list[It
                     mean_gold_iteration_0=gold.get("mean_iteration_0"),
                     rm_accuracy=(m.get("reward_model") or {}).get("heldout_accuracy"),
                     mean_words=(m.get("length") or {}).get("mean_words"),
-                    seconds=finished.get(it.iteration, time.monotonic()) - started,
+                    seconds=setup_s
+                    + (
+                        (it.finished_at - created).total_seconds()
+                        if it.finished_at is not None
+                        else float("nan")
+                    ),
                 )
             )
     return out
@@ -448,6 +455,7 @@ def run_demo(
     with session_scope() as session:
         prepared = prepare(session, data_dir, settings)
     out(f"  policy: model {prepared.policy_id} (tiny GPT-2); project {prepared.project_id}")
+    setup_s = time.monotonic() - started
     if loop_id is None:
         with session_scope() as session:
             loop_id = start_loop(session, prepared, settings)
@@ -460,12 +468,9 @@ def run_demo(
     config = AnnotatorConfig(
         accuracy=settings.accuracy, think_seconds=0.0, seed=settings.seed, time_scale=0.0
     )
-    finished: dict[int, float] = {}
 
     def note(line: str) -> None:
         out(f"  [{time.monotonic() - started:6.0f} s] {line}")
-        if line.endswith("evaluate succeeded"):
-            finished[int(line.split()[1].rstrip(":"))] = time.monotonic()
 
     with contextlib.ExitStack() as stack:
         base = url or stack.enter_context(local_server())
@@ -484,7 +489,7 @@ def run_demo(
         reason=reason,
         seed=settings.seed,
         seconds=time.monotonic() - started,
-        iterations=reports(loop_id, started, finished),
+        iterations=reports(loop_id, setup_s),
     )
     plot = data_dir / "demo" / f"loop-{loop_id}.svg"
     plot.parent.mkdir(parents=True, exist_ok=True)
