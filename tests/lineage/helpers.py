@@ -7,6 +7,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from app.db import session_scope
+from app.exports.models import Export
+from app.training.runs.service import snapshot_record
 from tests.exports.helpers import annotate, pairwise_choice, snapshot
 from tests.helpers import Actor, sql, sql_value
 from tests.training.runs_helpers import register
@@ -21,7 +24,9 @@ def finish_run(researcher: Actor, body: dict[str, Any], name: str, kind: str) ->
     r = researcher.client.post("/api/v1/training-runs", json=body)
     assert r.status_code == 202, r.text
     run = r.json()
-    export = sql("SELECT manifest FROM exports WHERE id = %s", run["export_id"])[0][0]
+    with session_scope() as session:
+        # What the training job keeps of its snapshot, by the job's own function.
+        snap = snapshot_record(session.get_one(Export, run["export_id"]))
     version = sql_value(
         "INSERT INTO model_versions (name, kind, parent_id, project_id, snapshot, artifact_path,"
         " artifact_sha256) VALUES (%s, %s, %s, %s, %s, %s, 'x') RETURNING id",
@@ -29,7 +34,7 @@ def finish_run(researcher: Actor, body: dict[str, Any], name: str, kind: str) ->
         kind,
         body["base_model_id"],
         sql_value("SELECT project_id FROM exports WHERE id = %s", run["export_id"]),
-        json.dumps({"export_id": run["export_id"], **export["snapshot"]}),
+        json.dumps(snap),
         f"runs/{run['id']}-1",
     )
     sql("UPDATE training_runs SET model_version_id = %s WHERE id = %s", version, run["id"])
