@@ -42,11 +42,14 @@ from app.simulate.gold_eval import WinRate, win_interval
 
 @dataclass(frozen=True, slots=True)
 class EvalPair:
-    """One prompt with the candidate's and the baseline's answers to it."""
+    """One prompt with the candidate's and the baseline's answers to it, and the versions
+    that wrote them (when known: they go on the responses, for lineage)."""
 
     prompt: str
     candidate: str
     baseline: str
+    candidate_model_id: int | None = None
+    baseline_model_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,15 +106,14 @@ def create_items(
     candidate_model_id: int | None = None,
     baseline_model_id: int | None = None,
     priority: int = 0,
-) -> int:
-    """Add one evaluation item per (prompt, candidate's answer, baseline's answer), answers in a
-    seeded random order, released to humans; returns how many items the call created (0 on a
-    second call). Model ids default to the loop's: the iteration's new policy against
-    iteration 0's."""
+) -> list[int]:
+    """Add one evaluation item per pair (answers in a seeded random order), released to
+    humans; returns the item ids, in pair order (a pair with an empty answer makes none). A
+    second call with the same loop and iteration adds nothing and returns the same ids. Model
+    ids: the pair's own, else these arguments, else the loop's (the iteration's new policy
+    against iteration 0's)."""
     if candidate_model_id is None and baseline_model_id is None:
         candidate_model_id, baseline_model_id = _policies(session, loop_id, iteration)
-    if candidate_model_id is not None and candidate_model_id == baseline_model_id:
-        raise Invalid("A human evaluation compares two different model versions.")
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"Project {project_id} does not exist.")
@@ -121,15 +123,21 @@ def create_items(
             f" {project.kind.value}, not pairwise."
         )
     rows: list[tuple[int, dict[str, Any]]] = []
-    firsts: dict[str, int] = {}  # external id -> the candidate's position
+    made: dict[str, tuple[int, int | None, int | None]] = {}  # ext id -> (first, cand, base)
     for k, raw in enumerate(pairs):
         pair = raw if isinstance(raw, EvalPair) else EvalPair(*raw)
+        cand = (
+            pair.candidate_model_id if pair.candidate_model_id is not None else candidate_model_id
+        )
+        base = pair.baseline_model_id if pair.baseline_model_id is not None else baseline_model_id
+        if cand is not None and cand == base:
+            raise Invalid("A human evaluation compares two different model versions.")
         if not pair.candidate.strip() or not pair.baseline.strip():
             continue  # an item needs two non-empty answers: this prompt is not compared
         ext = external_id(loop_id, iteration, k)
         first = 0 if Draws(seed, "human-eval", loop_id, iteration, k).chance(0.5) else 1
-        firsts[ext] = first
-        texts = [(pair.candidate, candidate_model_id), (pair.baseline, baseline_model_id)]
+        made[ext] = (first, cand, base)
+        texts = [(pair.candidate, cand), (pair.baseline, base)]
         if first == 1:
             texts.reverse()
         rows.append(
@@ -148,40 +156,34 @@ def create_items(
                             "loop_id": loop_id,
                             "iteration": iteration,
                             "candidate_position": first,
-                            "candidate_model_id": candidate_model_id,
-                            "baseline_model_id": baseline_model_id,
+                            "candidate_model_id": cand,
+                            "baseline_model_id": base,
                         }
                     },
                 },
             )
         )
     if not rows:
-        return 0
-    result = import_rows(session, project, rows)
+        return []
+    import_rows(session, project, rows)
     item_rows = session.execute(
         text(
             "SELECT id, external_id FROM items WHERE project_id = :pid"
             " AND external_id = ANY(CAST(:ids AS text[]))"
         ),
-        {"pid": project.id, "ids": list(firsts)},
+        {"pid": project.id, "ids": list(made)},
     ).all()
     by_ext = {str(e): int(i) for i, e in item_rows}
     # The versions behind each answer (lineage), where known.
-    if candidate_model_id is not None and baseline_model_id is not None:
-        for ext, first in firsts.items():
-            session.execute(
-                text(
-                    "UPDATE responses SET model_version_id = CASE WHEN position = :cand"
-                    " THEN CAST(:cm AS bigint) ELSE CAST(:bm AS bigint) END"
-                    " WHERE item_id = :iid AND model_version_id IS NULL"
-                ),
-                {
-                    "cand": first,
-                    "cm": candidate_model_id,
-                    "bm": baseline_model_id,
-                    "iid": by_ext[ext],
-                },
-            )
+    for ext, (first, cand, base) in made.items():
+        session.execute(
+            text(
+                "UPDATE responses SET model_version_id = CASE WHEN position = :cand_pos"
+                " THEN CAST(:cm AS bigint) ELSE CAST(:bm AS bigint) END"
+                " WHERE item_id = :iid AND model_version_id IS NULL"
+            ),
+            {"cand_pos": first, "cm": cand, "bm": base, "iid": by_ext[ext]},
+        )
     # Under routing the items came in held: they go to humans, never to a judge.
     session.execute(
         text(
@@ -190,7 +192,7 @@ def create_items(
         ),
         {"target": project.overlap, "ids": list(by_ext.values())},
     )
-    return result.created
+    return [by_ext[e] for e in made]
 
 
 # Each human vote on the evaluation items, with the response the candidate wrote.
@@ -207,8 +209,14 @@ _VOTES = text(
 )
 
 
-def human_win_rate(session: Session, item_ids: Sequence[int]) -> HumanEval:
-    """The candidate's win rate over the evaluation items that have human votes."""
+def human_win_rate(session: Session, item_ids: Sequence[int]) -> WinRate | None:
+    """The candidate's win rate (`.rate`, `.low`, `.high`, counts) over the evaluation items
+    that have human votes; None until one has."""
+    return human_evaluation(session, item_ids).win
+
+
+def human_evaluation(session: Session, item_ids: Sequence[int]) -> HumanEval:
+    """How many of the items humans labelled, and the candidate's win rate over those."""
     tally: dict[int, list[float]] = {int(i): [] for i in item_ids}
     for item_id, preferred, candidate in session.execute(
         _VOTES, {"key": EVAL_KEY, "ids": list(tally)}
@@ -240,7 +248,7 @@ def win_rate(session: Session, *, loop_id: int, iteration: int) -> dict[str, Any
     )
     if project_id is None:
         return None
-    result = human_win_rate(session, loop_items(session, int(project_id), loop_id, iteration))
+    result = human_evaluation(session, loop_items(session, int(project_id), loop_id, iteration))
     if result.win is None:
         return None
     return {

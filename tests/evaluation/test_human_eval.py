@@ -10,7 +10,13 @@ import pytest
 
 from app.db import session_scope
 from app.errors import Invalid
-from app.loops.human_eval import EvalPair, create_items, human_win_rate, loop_items
+from app.loops.human_eval import (
+    EvalPair,
+    create_items,
+    human_evaluation,
+    human_win_rate,
+    loop_items,
+)
 from tests.exports.helpers import annotate, export, snapshot
 from tests.helpers import Actor, sql, sql_value
 from tests.training.runs_helpers import register
@@ -24,7 +30,7 @@ def make(pid: int, candidate: int, baseline: int, n: int = 8, iteration: int = 1
     """Create the items (as the loop's evaluate step does) and return their ids."""
     pairs = [EvalPair(f"prompt {k}", f"{GOOD} {k}", f"{BAD} {k}") for k in range(n)]
     with session_scope() as s:
-        create_items(
+        ids = create_items(
             s,
             loop_id=7,
             iteration=iteration,
@@ -35,7 +41,8 @@ def make(pid: int, candidate: int, baseline: int, n: int = 8, iteration: int = 1
             seed=3,
         )
     with session_scope() as s:
-        return loop_items(s, pid, 7, iteration)
+        assert loop_items(s, pid, 7, iteration) == sorted(ids)
+    return ids
 
 
 @pytest.fixture
@@ -72,7 +79,7 @@ def test_items_are_made_once_in_a_seeded_order_with_their_versions(
         again = create_items(
             s, loop_id=7, iteration=1, project_id=setup["pid"], pairs=[("p", "a", "b")], seed=3
         )
-    assert again == 0  # index 0 of (loop 7, iteration 1) exists
+    assert again == ids[:1]  # index 0 of (loop 7, iteration 1) exists: nothing new
     rows = sql(
         "SELECT r.item_id, r.position, r.text, r.model_version_id FROM responses r"
         " WHERE r.item_id = ANY(%s) ORDER BY r.item_id, r.position",
@@ -91,13 +98,14 @@ def test_humans_label_them_and_the_win_rate_has_an_interval(
 ) -> None:
     ids = make(setup["pid"], setup["cand"], setup["base"])
     with session_scope() as s:
-        before = human_win_rate(s, ids)
+        before = human_evaluation(s, ids)
+        assert human_win_rate(s, ids) is None  # nothing labelled yet
     assert before.labelled == 0 and before.win is None and before.pending == 8
     # Both annotators prefer the candidate's answers: it wins every item.
     for person in setup["people"]:
         annotate(person, setup["pid"], prefers(GOOD))
     with session_scope() as s:
-        result = human_win_rate(s, ids)
+        result = human_evaluation(s, ids)
     assert result.labelled == 8 and result.win is not None
     assert (result.win.wins, result.win.ties, result.win.losses) == (8, 0, 0)
     assert result.win.rate == 1.0 and 0.6 < result.win.low < 0.7 and result.win.high == 1.0
@@ -125,9 +133,19 @@ def test_split_and_losing_votes(setup: dict[str, Any]) -> None:
     annotate(first, setup["pid"], prefers(GOOD))
     annotate(second, setup["pid"], prefers(BAD))
     with session_scope() as s:
-        result = human_win_rate(s, ids)
-    assert result.win is not None and (result.win.ties, result.win.n) == (4, 4)
-    assert result.win.rate == 0.5
+        win = human_win_rate(s, ids)
+    assert win is not None and (win.ties, win.n) == (4, 4)
+    assert win.rate == 0.5
+
+
+def test_pairs_may_name_their_versions_as_the_loops_evaluate_step_does(
+    setup: dict[str, Any],
+) -> None:
+    pairs = [EvalPair("p", f"{GOOD} x", f"{BAD} x", setup["cand"], setup["base"])]
+    with session_scope() as s:
+        ids = create_items(s, loop_id=9, iteration=2, project_id=setup["pid"], pairs=pairs, seed=1)
+    rows = sql("SELECT text, model_version_id FROM responses WHERE item_id = %s", ids[0])
+    assert {(t.split()[0], v) for t, v in rows} == {("good", setup["cand"]), ("bad", setup["base"])}
 
 
 def test_items_open_human_slots_and_bad_requests_are_refused(
