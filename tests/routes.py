@@ -196,6 +196,16 @@ API: dict[str, Rule] = {
         (401, 401, 403, 403, 404, 202, 202),
         lambda w: {"model_id": w.model, "prompts": ["Say hello."], "n": 1},
     ),
+    "POST /api/v1/projects/{project_id}/prompt-sets": Rule(
+        (401, 401, 403, 403, 404, 201, 201),
+        lambda w: {"name": f"set-{uuid.uuid4().hex[:8]}", "prompts": ["Say hi.", "Wave."]},
+    ),
+    "GET /api/v1/projects/{project_id}/prompt-sets": Rule(RESEARCHER_MEMBERS),
+    "GET /api/v1/projects/{project_id}/prompt-sets/{prompt_set_id}": Rule(RESEARCHER_MEMBERS),
+    # The world's set is named by no job: its project's researchers (and admins) delete it.
+    "DELETE /api/v1/projects/{project_id}/prompt-sets/{prompt_set_id}": Rule(
+        (401, 401, 403, 403, 404, 204, 204)
+    ),
     "GET /api/v1/training-runs/{training_run_id}": Rule(RESEARCHER_MEMBERS),
     # Loops: researchers start them on their projects; the creator (researcher_member) or an
     # admin pauses, resumes and cancels (the world's loop is running: each is a 200).
@@ -392,6 +402,11 @@ PAGES: dict[str, Page] = {
     # back to the exports page carrying the reason (post-redirect-get, app/web/flash.py).
     "POST /projects/{project_id}/exports/{export_id}/delete": Page(
         (303, 303, 403, 403, 404, 303, 303), form=lambda w: {}
+    ),
+    "GET /projects/{project_id}/prompt-sets": Page(PAGE_RESEARCHER_MEMBERS),
+    "POST /projects/{project_id}/prompt-sets": Page(
+        FORM_RESEARCHER_MEMBERS,
+        form=lambda w: {"name": f"set-{uuid.uuid4().hex[:8]}", "prompts": "Say hi.\nWave."},
     ),
     "GET /projects/{project_id}/items": Page(PAGE_RESEARCHER_MEMBERS),
     "GET /projects/{project_id}/items/{item_id}": Page(PAGE_RESEARCHER_MEMBERS),

@@ -52,6 +52,7 @@ class World:
     template: int = 0  # the pairwise template that run uses
     model: int = 0  # a registered base model (admin's) that nothing uses
     training_run: int = 0  # a queued training run of `project` (researcher_member's)
+    prompt_set: int = 0  # a prompt set of `project` that no job names
     loop: int = 0  # a running loop on `project` (researcher_member's), its generation queued
 
     def ids(self) -> dict[str, int]:
@@ -71,6 +72,7 @@ class World:
             "model_id": self.model,
             "training_run_id": self.training_run,
             "policy_id": self.policy,
+            "prompt_set_id": self.prompt_set,
             "loop_id": self.loop,
         }
 
@@ -97,6 +99,8 @@ def build_world(password_hash: str) -> World:
     from app.projects.models import Project, ProjectMember
     from app.projects.schemas import ProjectCreate
     from app.projects.service import create_project
+    from app.prompts.models import PromptSource
+    from app.prompts.service import create_prompt_set
     from app.routing.schemas import PolicyCreate, RoutingSet
     from app.routing.service import create_policy, set_routing
 
@@ -158,6 +162,10 @@ def build_world(password_hash: str) -> World:
             project.id,
             RoutingSet(policy_id=policy.id, judge_ids=[judge.id]),
         )
+        prompt_set = create_prompt_set(
+            s, principals["researcher_member"], project.id, "world prompts",
+            ["Say hello.", "Count to three."], PromptSource.list,
+        )  # fmt: skip
         items = list(
             s.scalars(
                 text("SELECT id FROM items WHERE project_id = :p ORDER BY id"), {"p": project.id}
@@ -180,6 +188,7 @@ def build_world(password_hash: str) -> World:
             template=run.template_id,
             model=model,
             training_run=training_run,
+            prompt_set=prompt_set.id,
             loop=loop,
         )
 

@@ -24,6 +24,10 @@ from app.exports.stats import Stats
 from app.exports.writers import BinarySink, make_writer
 from app.projects.rules import TaskKind, TaskRules
 
+# Schemas where a reviewer's final label replaces the votes' aggregate (aggregate=none keeps
+# every vote as it is).
+ADJUDICATED = (Schema.preference, Schema.ranking, Schema.spans, Schema.critique)
+
 
 def check_options(options: ExportOptions, kind: TaskKind, aspects: Sequence[str]) -> None:
     """Refuse options that cannot apply to this project (422), before anything is read."""
@@ -96,7 +100,7 @@ class ExportRun:
             check_options(options, project.kind, project.aspects)
             total = count_items(conn, project.project_id, options) if self.with_progress else 0
             ctx = Context(options, project, judges=judge_names(conn, project.project_id))
-            if options.row_schema is Schema.preference and options.aggregate is not Aggregate.none:
+            if options.row_schema in ADJUDICATED and options.aggregate is not Aggregate.none:
                 ctx.adjudications = trust.adjudications(conn, project.project_id)
             if options.aggregate is Aggregate.dawid_skene:
                 ctx.trust_labels = trust.dawid_skene_labels(

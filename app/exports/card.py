@@ -28,7 +28,9 @@ AGGREGATION = {
     Schema.ranking: (
         "Borda count over the annotators' orders (k-1 points for first place down to 0); equal"
         " points keep the import order. `agreement` is the mean, over response pairs, of the"
-        " share of votes ordering the pair as the aggregated order does."
+        " share of votes ordering the pair as the aggregated order does. An item a reviewer"
+        " adjudicated takes the reviewer's order (aggregation `adjudicated`, provenance in"
+        " `adjudication`), whatever its agreement."
     ),
     Schema.spans: (
         "Spans are merged per label where they overlap: a code point belongs to a merged span of"
@@ -36,9 +38,16 @@ AGGREGATION = {
         " marked it with L; each merged span keeps the largest number of annotators behind any"
         " of its code points (`votes`). Offsets count Unicode code points (Python `str` indices),"
         " not bytes or UTF-16 units. `agreement` is the mean pairwise F1 of the annotators'"
-        " (code point, label) marks."
+        " (code point, label) marks. An item a reviewer adjudicated takes the reviewer's spans"
+        " (aggregation `adjudicated`; each span's `votes` counts the annotators who marked any"
+        " of it with its label; provenance in `adjudication`), whatever its agreement."
     ),
-    Schema.critique: "One row per annotation: critiques are free text and are not aggregated.",
+    Schema.critique: (
+        "One row per annotation: critiques are free text and are not aggregated. An item a"
+        " reviewer adjudicated is one row instead, the reviewer's final critique, rewrite and"
+        " rating (aggregation `adjudicated`, provenance in `adjudication`); aggregate=none"
+        " keeps every annotation."
+    ),
     Schema.unpaired: (
         "Pairwise items: the majority winner is labelled true and the loser false (ties left"
         " out). Ranking items: the Borda winner true and the Borda last false. Critique and span"

@@ -36,6 +36,20 @@ def _vote(*extra: tuple[str, Any]) -> Any:
     return pa.list_(pa.struct(fields))
 
 
+ADJUDICATION = Column(
+    "adjudication",
+    STR,
+    "when aggregation is adjudicated: the reviewer's decision as a JSON object in a string"
+    " (decided_by: user id, decided_at: UTC, note); else null",
+)
+# Span and critique decisions may start from one annotation, kept or edited.
+ADJUDICATION_BASED = Column(
+    "adjudication",
+    STR,
+    "when aggregation is adjudicated: the reviewer's decision as a JSON object in a string"
+    " (decided_by: user id, decided_at: UTC, note, from_annotation: the annotation the label"
+    " started from or null when written anew, edited: whether it was changed from it); else null",
+)
 SPAN = pa.struct([("start", INT), ("end", INT), ("label", STR), ("comment", STR)])
 MERGED_SPAN = pa.struct(
     [("start", INT), ("end", INT), ("label", STR), ("votes", INT), ("agreement", FLOAT)]
@@ -93,12 +107,7 @@ def _preference(style: Style) -> list[Column]:
             _vote(("choice", STR), ("strength", INT)),
             f"{VOTE_DOC} choice (chosen|rejected|tie) and strength (1..3, pairwise)",
         ),
-        Column(
-            "adjudication",
-            STR,
-            "when aggregation is adjudicated: the reviewer's decision as a JSON object in a"
-            " string (decided_by: user id, decided_at: UTC, note); else null",
-        ),
+        ADJUDICATION,
     ]
 
 
@@ -111,7 +120,11 @@ def _ranking() -> list[Column]:
         Column("order", pa.list_(INT), "aggregated order, best first, as indices into responses"),
         Column("scores", pa.list_(INT), "Borda points of each response (import order)"),
         *_item(),
-        Column("aggregation", STR, "borda, or none (one row per vote)"),
+        Column(
+            "aggregation",
+            STR,
+            "borda, adjudicated (a reviewer's order), or none (one row per vote)",
+        ),
         Column("n_votes", INT, "votes on this item after the filters"),
         Column(
             "agreement",
@@ -123,6 +136,7 @@ def _ranking() -> list[Column]:
             _vote(("order", pa.list_(INT))),
             f"{VOTE_DOC} order (this vote's order, best first, indices into responses)",
         ),
+        ADJUDICATION,
     ]
 
 
@@ -139,15 +153,25 @@ def _spans() -> list[Column]:
         *_item(),
         Column("response_id", INT, "response id"),
         Column("model", STR, "model that wrote the response"),
-        Column("aggregation", STR, "overlap, or none (one row per vote)"),
+        Column(
+            "aggregation",
+            STR,
+            "overlap, adjudicated (a reviewer's final spans: `spans` holds them, each with the"
+            " votes that marked any of it), or none (one row per vote)",
+        ),
         Column("n_votes", INT, "votes on this response after the filters"),
         Column("agreement", FLOAT, "mean pairwise F1 of annotators' (code point, label) marks"),
-        Column("overall", FLOAT, "mean overall rating (1..7) of the votes that gave one"),
+        Column(
+            "overall",
+            FLOAT,
+            "mean overall rating (1..7) of the votes that gave one (adjudicated: the reviewer's)",
+        ),
         Column(
             "votes",
             _vote(("spans", pa.list_(SPAN)), ("overall", INT)),
             f"{VOTE_DOC} spans (start, end, label, comment) and overall (1..7)",
         ),
+        ADJUDICATION_BASED,
     ]
 
 
@@ -155,18 +179,30 @@ def _critique() -> list[Column]:
     return [
         Column("prompt", STR, "the prompt"),
         Column("response", STR, "the response that was critiqued"),
-        Column("critique", STR, "the critique"),
-        Column("rewrite", STR, "the annotator's improved response, if given"),
+        Column("critique", STR, "the critique (adjudicated: the reviewer's final one)"),
+        Column("rewrite", STR, "the improved response, if given"),
         Column("rating", INT, "rating 1..7, if given"),
         *_item(),
         Column("response_id", INT, "response id"),
         Column("model", STR, "model that wrote the response"),
-        Column("annotation_id", INT, "annotation id"),
-        Column("source", STR, "human or ai"),
+        Column(
+            "annotation_id",
+            INT,
+            "annotation id (adjudicated: the annotation the reviewer started from, if any)",
+        ),
+        Column("source", STR, "human or ai (of that annotation)"),
         Column("annotator_id", INT, "pseudonymous user id (human)"),
         Column("judge", STR, "judge (ai): `judge:<name>`"),
         Column("judge_template_version", INT, "judge prompt template version (ai)"),
-        Column("created_at", STR, "when the annotation was made (UTC)"),
+        Column("created_at", STR, "when the annotation was made (adjudicated: decided), UTC"),
+        Column(
+            "aggregation",
+            STR,
+            "none (one row per annotation) or adjudicated (the item's one row: a reviewer's"
+            " final critique)",
+        ),
+        Column("n_votes", INT, "annotations of the item behind the row after the filters"),
+        ADJUDICATION_BASED,
     ]
 
 

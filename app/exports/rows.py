@@ -21,6 +21,7 @@ from app.annotations.votes import (
 from app.exports.schemas import Aggregate, ExportOptions, Schema, Style
 from app.projects.rules import TaskKind, TaskRules
 from app.quality import aggregate as agg
+from app.quality import review
 
 Row = dict[str, Any]
 
@@ -222,6 +223,10 @@ def _provenance(decided: dict[str, Any] | None) -> str | None:
     if decided is None:
         return None
     keep = {k: decided[k] for k in ("decided_by", "decided_at", "note")}
+    # Span and critique labels say which annotation they started from, and if it was edited.
+    for k in ("from_annotation", "edited"):
+        if k in decided["payload"]:
+            keep[k] = decided["payload"][k]
     return orjson.dumps(keep).decode()
 
 
@@ -308,7 +313,11 @@ def ranking(ctx: Context, item: ItemVotes[RankingVote]) -> list[Row]:
     index = {rid: n for n, rid in enumerate(ids)}
 
     def row(
-        order: list[int], points: dict[int, int], aggregation: str, votes: list[RankingVote]
+        order: list[int],
+        points: dict[int, int],
+        aggregation: str,
+        votes: list[RankingVote],
+        decided: dict[str, Any] | None = None,
     ) -> Row:
         voter_ranks = [agg.ranks(v.order) for v in votes]
         return {
@@ -330,11 +339,16 @@ def ranking(ctx: Context, item: ItemVotes[RankingVote]) -> list[Row]:
                 }
                 for v in votes
             ],
+            "adjudication": _provenance(decided),
         }
 
     if ctx.options.aggregate is Aggregate.none:
         return [row(v.order, agg.borda([v.order], ids), "none", [v]) for v in item.votes]
     points = agg.borda(_ranking_orders(item), ids)
+    decided = ctx.adjudications.get(item.id)
+    if decided is not None:
+        # A reviewer's order stands whatever the votes' agreement.
+        return [row(list(decided["payload"]["order"]), points, "adjudicated", item.votes, decided)]
     out = row(agg.consensus_order(points, ids), points, "borda", item.votes)
     return [out] if _passes(ctx, out["agreement"]) else []
 
@@ -352,14 +366,21 @@ def _annotator_spans(v: SpanVote) -> list[Row]:
 def spans(ctx: Context, item: ItemVotes[SpanVote]) -> list[Row]:
     response = item.responses[0]
 
-    def row(votes: list[SpanVote], aggregation: str) -> Row:
+    def row(votes: list[SpanVote], aggregation: str, decided: dict[str, Any] | None = None) -> Row:
         per_vote = [v.spans for v in votes]
         overall = [v.overall for v in votes if v.overall is not None]
+        if decided is not None:
+            final = decided["payload"]
+            merged = review.span_support(final["spans"], per_vote)
+            if final.get("overall") is not None:
+                overall = [final["overall"]]
+        else:
+            merged = agg.merge_spans(per_vote, ctx.options.span_threshold)
         return {
             "prompt": item.prompt,
             "response": response.text,
             "labels": list(ctx.project.span_labels),
-            "spans": agg.merge_spans(per_vote, ctx.options.span_threshold),
+            "spans": merged,
             **_item(item),
             "response_id": response.id,
             "model": response.model,
@@ -376,10 +397,15 @@ def spans(ctx: Context, item: ItemVotes[SpanVote]) -> list[Row]:
                 }
                 for v in votes
             ],
+            "adjudication": _provenance(decided),
         }
 
     if ctx.options.aggregate is Aggregate.none:
         return [row([v], "none") for v in item.votes]
+    decided = ctx.adjudications.get(item.id)
+    if decided is not None:
+        # The reviewer's spans stand whatever the votes' agreement.
+        return [row(item.votes, "adjudicated", decided)]
     out = row(item.votes, "overlap")
     return [out] if _passes(ctx, out["agreement"]) else []
 
@@ -388,22 +414,54 @@ def spans(ctx: Context, item: ItemVotes[SpanVote]) -> list[Row]:
 
 
 def critique(ctx: Context, item: ItemVotes[CritiqueVote]) -> list[Row]:
+    """One row per annotation; an adjudicated item (unless aggregate=none) is one row, the
+    reviewer's final critique, credited to the annotation it started from if any."""
     response = item.responses[0]
-    return [
-        {
+
+    def row(label: Any, voter: Row, created_at: str, how: str, n: int, provenance: Any) -> Row:
+        return {
             "prompt": item.prompt,
             "response": response.text,
-            "critique": v.critique,
-            "rewrite": v.rewrite,
-            "rating": v.rating,
+            "critique": label["critique"],
+            "rewrite": label["rewrite"],
+            "rating": label["rating"],
             **_item(item),
             "response_id": response.id,
             "model": response.model,
-            **_voter(ctx, v),
-            "created_at": v.created_at,
+            **voter,
+            "created_at": created_at,
+            "aggregation": how,
+            "n_votes": n,
+            "adjudication": provenance,
         }
-        for v in item.votes
-    ]
+
+    decided = ctx.adjudications.get(item.id)
+    if decided is not None:
+        final = decided["payload"]
+        base = final.get("from_annotation")
+        voter = next((_voter(ctx, v) for v in item.votes if v.annotation_id == base), None)
+        if voter is None:  # written anew, or its annotation is filtered out of this export
+            voter = {**_NO_VOTER, "annotation_id": base}
+        return [
+            row(
+                final,
+                voter,
+                decided["decided_at"],
+                "adjudicated",
+                len(item.votes),
+                _provenance(decided),
+            )
+        ]
+    return [row(v._asdict(), _voter(ctx, v), v.created_at, "none", 1, None) for v in item.votes]
+
+
+_NO_VOTER: Row = {
+    "annotation_id": None,
+    "source": None,
+    "annotator_id": None,
+    "judge": None,
+    "judge_template_version": None,
+}
 
 
 # --- unpaired ---------------------------------------------------------------------------------

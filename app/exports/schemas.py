@@ -83,7 +83,13 @@ ONLY_FOR: dict[str, tuple[Schema, ...]] = {
     "aspect": (Schema.preference, Schema.unpaired),
     "rating_threshold": (Schema.unpaired,),
     "span_threshold": (Schema.spans,),
-    "aggregate": (Schema.preference, Schema.unpaired, Schema.spans, Schema.ranking),
+    "aggregate": (
+        Schema.preference,
+        Schema.unpaired,
+        Schema.spans,
+        Schema.ranking,
+        Schema.critique,
+    ),
     "min_agreement": (Schema.preference, Schema.unpaired, Schema.spans, Schema.ranking),
 }
 

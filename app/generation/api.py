@@ -19,4 +19,4 @@ def generate(
     """Queue a job that samples `n` items per prompt (2 responses each for pairwise, k for
     ranking, 1 for span and critique); every response records the model version."""
     job = service.request_generation(session, principal, project_id, body)
-    return GenerateQueued(job_id=job.id)
+    return GenerateQueued(job_id=job.id, prompts=service.prompt_count(job.params))

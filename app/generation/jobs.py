@@ -30,21 +30,28 @@ def run_generation(ctx: JobContext) -> dict[str, Any]:
     from app.inference.base import ChatMessage, GenerationRequest
     from app.items.importer import import_rows
     from app.projects.models import Project
+    from app.prompts.service import prompts_for
     from app.registry.models import ModelVersion
     from app.registry.service import model_location
 
     p = ctx.params
-    prompts: list[str] = list(p["prompts"])
     n, k = int(p["n"]), int(p["responses_per_item"])
+    set_id = p.get("prompt_set_id")
     with ctx.transaction() as session:
+        prompts: list[str] = (
+            list(p["prompts"])
+            if set_id is None
+            else prompts_for(session, int(set_id), p.get("prompt_indices"))
+        )
         version = session.get_one(ModelVersion, p["model_version_id"])
         version_id, label, path = version.id, f"{version.name} (model {version.id})", ""
         path = model_location(version)
     sampling = backends.sampling_params({**p["sampling"], "n": n * k})
     backend = backends.create(p["backend"], path, p["backend_params"])
     state = ctx.resume_state() or {"done": 0, "created": 0, "skipped_empty": 0}
+    origin = {"prompt_set_id": set_id} if set_id is not None else {}
     lineage = orjson.dumps(
-        {"model_version_id": version_id, "job_id": ctx.job_id, "sampling": p["sampling"]}
+        {"model_version_id": version_id, "job_id": ctx.job_id, "sampling": p["sampling"], **origin}
     ).decode()
     try:
         for start in range(int(state["done"]), len(prompts), BATCH_PROMPTS):
@@ -69,7 +76,11 @@ def run_generation(ctx: JobContext) -> dict[str, Any]:
                             "external_id": f"gen-{ctx.job_id}-{start + i}-{j}",
                             "prompt": prompt,
                             "responses": [{"text": t, "model": label} for t in group],
-                            "metadata": {"generated_by": version_id, "job_id": ctx.job_id},
+                            "metadata": {
+                                "generated_by": version_id,
+                                "job_id": ctx.job_id,
+                                **origin,
+                            },
                         }
                     )
             with ctx.transaction() as session:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit.service import record
@@ -18,6 +19,8 @@ from app.jobs import service as jobs
 from app.jobs.models import Job
 from app.projects.rules import TaskKind
 from app.projects.service import get_project
+from app.prompts import service as prompt_sets
+from app.prompts.models import PromptSet
 from app.registry import service as models
 from app.registry.models import ModelKind
 
@@ -57,14 +60,15 @@ def request_generation(
         raise Invalid("sampling.n is set by the project's kind and `n`; leave it out.")
     sampling = backends.sampling_params(body.sampling)  # 422 naming the bad parameter
     backends.validate_params(body.backend, body.backend_params)
-    if len(body.prompts) * body.n * k > MAX_SAMPLES:
+    prompt_count, source = _prompt_source(session, principal, project.id, body)
+    if prompt_count * body.n * k > MAX_SAMPLES:
         raise Invalid(
             f"At most {MAX_SAMPLES} samples per request (prompts times n times responses per item)."
         )
     params: dict[str, Any] = {
         "project_id": project.id,
         "model_version_id": version.id,
-        "prompts": body.prompts,
+        **source,
         "n": body.n,
         "responses_per_item": k,
         "sampling": {**body.sampling, "seed": sampling.seed},
@@ -80,6 +84,46 @@ def request_generation(
         project.id,
         job_id=job.id,
         model_version_id=version.id,
-        prompts=len(body.prompts),
+        prompts=prompt_count,
+        prompt_set_id=body.prompt_set_id,
     )
     return job
+
+
+def _prompt_source(
+    session: Session, principal: Principal, project_id: int, body: GenerateRequest
+) -> tuple[int, dict[str, Any]]:
+    """How many prompts the job samples, and the params that name them: the list itself, or
+    the prompt set and the indices of its sample (the set never changes, and cannot be deleted
+    while this job names it, so a re-delivered job reads the same prompts)."""
+    if body.prompts is not None:
+        return len(body.prompts), {"prompts": body.prompts}
+    assert body.prompt_set_id is not None  # the schema asks for exactly one
+    try:
+        found = prompt_sets.get_prompt_set(
+            session, principal, project_id, body.prompt_set_id, text=False
+        )
+    except NotFound:
+        raise Invalid(
+            f"prompt_set_id: prompt set {body.prompt_set_id} is not in project {project_id}.",
+            field="prompt_set_id",
+        ) from None
+    # Lock the set's row against a concurrent delete until this job is committed.
+    session.execute(select(PromptSet.id).where(PromptSet.id == found.id).with_for_update())
+    indices = prompt_sets.choose(found.count, body.prompt_sample, body.prompt_seed)
+    count = found.count if indices is None else len(indices)
+    return count, {
+        "prompt_set_id": found.id,
+        "prompt_set_sha256": found.sha256,
+        "prompt_indices": indices,
+        "prompt_count": count,
+        "prompt_seed": body.prompt_seed,
+    }
+
+
+def prompt_count(params: dict[str, Any]) -> int:
+    """How many prompts a generation job's params name."""
+    if "prompts" in params:
+        return len(params["prompts"])
+    indices = params.get("prompt_indices")
+    return len(indices) if indices is not None else int(params["prompt_count"])

@@ -63,6 +63,9 @@ class Attempt:
         self._cancel_polled = 0.0
         self._lost = False
         self.completed: dict[str, Any] | None = None
+        # Set once complete() starts: a beat blocked on its row lock then finds the job
+        # finished, which is no lost claim (the fenced commit itself proves the claim held).
+        self._finishing = False
         self._local = threading.local()  # the session of an open transaction(), per thread
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -138,10 +141,15 @@ class Attempt:
         if self.completed is not None:
             raise RuntimeError(f"job {self._job_id} was already completed")
         final = dict(result)
-        with self._fenced() as session:
-            yield session
-            session.flush()
-            claims.finish(session, self._job_id, self._attempt, final)
+        self._finishing = True
+        try:
+            with self._fenced() as session:
+                yield session
+                session.flush()
+                claims.finish(session, self._job_id, self._attempt, final)
+        except BaseException:
+            self._finishing = False
+            raise
         self.completed = final
 
     # -- for the runner ----------------------------------------------------------------------
@@ -227,6 +235,8 @@ class Attempt:
                     renewal = claims.renew(s, self._job_id, self._attempt, extend=self._may_renew())
                 self._note_cancel(renewal.cancel_requested)
             except LostClaim:
+                if self._finishing:
+                    continue  # finished meanwhile (or, if its commit failed, it says so)
                 log.warning("job %s: attempt %s lost its claim", self._job_id, self._attempt)
                 self._lost = True
                 return

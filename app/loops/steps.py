@@ -114,8 +114,9 @@ def start(session: Session, loop: Loop, n: int, step: StepName) -> Started:
             backend=sampling["backend"],
             backend_params=sampling["backend_params"],
         )
+        prompts = body.prompts or []
         job = request_generation(session, creator(session, loop), project.id, body)
-        return Started(StepStatus.running, job.id, {"prompts": len(body.prompts)})
+        return Started(StepStatus.running, job.id, {"prompts": len(prompts)})
     if step is StepName.route:
         if session.get(ProjectRouting, project.id) is not None:
             job = request_route(session, creator(session, loop), project.id, RouteRequest())

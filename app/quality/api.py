@@ -48,10 +48,11 @@ def get_leaderboard(
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Response:
     """Bradley-Terry scores on the Elo scale with 95% bootstrap intervals, by vote source;
-    `length_control=true` adds response length as a covariate."""
+    `length_control=true` adds response length as a covariate (fitted on that source's votes)."""
     board = service.leaderboard(session, principal, project_id, source, length_control)
     if format == "csv":
-        name = f"project-{project_id}-leaderboard-{source}.csv"
+        suffix = "-length-controlled" if length_control else ""
+        name = f"project-{project_id}-leaderboard-{source}{suffix}.csv"
         return Response(
             service.leaderboard_csv(board),
             media_type="text/csv; charset=utf-8",
@@ -127,14 +128,7 @@ def put_adjudication(
 ) -> dict[str, Any]:
     """The item's final label; it wins aggregation in exports (with its provenance)."""
     return service.adjudicate(
-        session,
-        principal,
-        project_id,
-        item_id,
-        preferred=body.preferred,
-        tie=body.tie,
-        order=body.order,
-        note=body.note,
+        session, principal, project_id, item_id, body.decision(), note=body.note
     )
 
 

@@ -32,7 +32,7 @@ from app.annotations.votes import (
     read_votes,
 )
 from app.projects.rules import TaskKind
-from app.quality import bias, gold, kappa, labels
+from app.quality import bias, gold, kappa, labels, review
 from app.quality.bootstrap import EMPTY, Estimate, finite
 from app.quality.percentiles import p50_p95
 
@@ -43,6 +43,8 @@ N_BOOT = 200
 # of a million votes within a minute or so.
 BOARD_N_BOOT = 100
 MAX_DAYS = 60  # progress over time: the last days shown
+MIN_PAIR_ITEMS = 10  # rater pairs need this many shared items for a Cohen's kappa
+LOWEST_PAIRS = 20  # the least agreeing rater pairs listed, with intervals
 MAX_ANNOTATORS = 500  # per-annotator rows kept in the snapshot (most active first)
 HUMAN, AI = AnnotationSource.human, AnnotationSource.ai
 
@@ -263,7 +265,10 @@ def categorical_agreement(c: Coded, ordinal: bool) -> list[dict[str, Any]]:
     from app.quality.alpha import krippendorff_alpha
 
     it, lab, _ = c.arrays(humans=True)
-    level: Literal["ordinal", "nominal"] = "ordinal" if ordinal else "nominal"
+    # Ratings 1..7 are ordinal, and evenly spaced enough to read as an interval scale too.
+    levels: list[Literal["ordinal", "nominal", "interval"]] = (
+        ["ordinal", "interval"] if ordinal else ["nominal"]
+    )
     rows = [
         {
             "key": f"alpha_{level}",
@@ -273,6 +278,7 @@ def categorical_agreement(c: Coded, ordinal: bool) -> list[dict[str, Any]]:
                 it, lab, level=level, domain=list(range(c.n_labels)), n_boot=N_BOOT
             ).as_dict(),
         }
+        for level in levels
     ]
     if not ordinal:
         rows.append(
@@ -284,6 +290,53 @@ def categorical_agreement(c: Coded, ordinal: bool) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def rater_pairs(c: Coded, ordinal: bool) -> dict[str, Any]:
+    """Cohen's kappa of every pair of human raters with MIN_PAIR_ITEMS items in common (linear
+    weights for ratings): its spread over the pairs, and the LOWEST_PAIRS least agreeing pairs
+    with 95% intervals. A bootstrap over every pair costs a minute at 45,000 pairs, so only
+    the listed pairs are resampled, each on the votes of its own two raters."""
+    it, lab, rt = c.arrays(humans=True)
+    weights: kappa.Weights = "linear" if ordinal else None
+    name = "Cohen's kappa (linear weights)" if ordinal else "Cohen's kappa"
+    if len(it):
+        # One vote per (item, rater), the last: a re-submission is not a second rater.
+        keys = it * (int(rt.max()) + 1) + rt
+        _, last = np.unique(keys[::-1], return_index=True)
+        keep = np.sort(len(keys) - 1 - last)
+        it, lab, rt = it[keep], lab[keep], rt[keep]
+    every = kappa.rater_pair_kappas(
+        it, rt, lab, c.n_labels, min_items=MIN_PAIR_ITEMS, weights=weights, n_boot=0
+    )
+    defined = np.isfinite(every.kappa)
+    out: dict[str, Any] = {
+        "statistic": name,
+        "min_items": MIN_PAIR_ITEMS,
+        "pairs": len(every.n),
+        "defined": int(np.count_nonzero(defined)),
+        "median": None,
+        "p10": None,
+        "p90": None,
+        "lowest": [],
+    }
+    if not defined.any():
+        return out
+    k = every.kappa[defined]
+    out.update(
+        median=finite(float(np.median(k))),
+        p10=finite(float(np.percentile(k, 10))),
+        p90=finite(float(np.percentile(k, 90))),
+    )
+    order = np.argsort(every.kappa[defined], kind="stable")[:LOWEST_PAIRS]
+    pairs_a, pairs_b = every.rater_a[defined][order], every.rater_b[defined][order]
+    for a, b in zip(pairs_a.tolist(), pairs_b.tolist(), strict=True):
+        mine = (rt == a) | (rt == b)
+        one = kappa.rater_pair_kappas(
+            it[mine], rt[mine], lab[mine], c.n_labels, min_items=MIN_PAIR_ITEMS, weights=weights
+        )
+        out["lowest"].extend(one.as_rows())
+    return out
 
 
 def categorical_judges(c: Coded, s: Snapshot, ordinal: bool) -> list[dict[str, Any]]:
@@ -600,7 +653,12 @@ def battles(
     return a_models, b_models, outcome, a_len, b_len
 
 
-def leaderboards(s: Snapshot) -> tuple[dict[str, Any] | None, str | None]:
+def leaderboards(
+    s: Snapshot, progress: Callable[[float, str], None] = lambda f, step: None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Plain and length-controlled boards for each vote source (all, human, ai). The six fits
+    are the longest step of a big refresh: `progress` is called after each, which renews the
+    job's claim between them."""
     from app.quality.leaderboard import bradley_terry
 
     if s.project["kind"] not in ("pairwise", "ranking"):
@@ -608,18 +666,19 @@ def leaderboards(s: Snapshot) -> tuple[dict[str, Any] | None, str | None]:
     if not any(r.model for r in s.responses.values()):
         return None, "No response carries a `model`: import responses with `model` to rank models."
     out: dict[str, Any] = {}
-    for name, source in (("all", None), ("human", HUMAN), ("ai", AI)):
+    sources = (("all", None), ("human", HUMAN), ("ai", AI))
+    for n, (name, source) in enumerate(sources):
         a, b, y, la, lb = battles(s, source)
         if not a:
             out[name] = None
             continue
-        board = {"plain": bradley_terry(a, b, y, n_boot=BOARD_N_BOOT).as_dict()}
-        if source is None:
-            # Length control costs several plain fits (a row per distinct length step): it is
-            # computed once, over all votes.
-            controlled = bradley_terry(a, b, y, length_a=la, length_b=lb, n_boot=BOARD_N_BOOT)
-            board["length_controlled"] = controlled.as_dict()
-        out[name] = board
+        plain = bradley_terry(a, b, y, n_boot=BOARD_N_BOOT).as_dict()
+        progress(0.6 + 0.25 * (2 * n + 1) / (2 * len(sources)), f"leaderboard {name}")
+        # Length control costs several plain fits (a row per distinct length step), once per
+        # source: humans and judges can favour long answers differently.
+        controlled = bradley_terry(a, b, y, length_a=la, length_b=lb, n_boot=BOARD_N_BOOT)
+        out[name] = {"plain": plain, "length_controlled": controlled.as_dict()}
+        progress(0.6 + 0.25 * (2 * n + 2) / (2 * len(sources)), f"leaderboard {name} (length)")
     if all(v is None for v in out.values()):
         return None, "No vote compares responses of two different models yet."
     return out, None
@@ -641,6 +700,44 @@ def label_balance(s: Snapshot, c: Coded | None) -> list[dict[str, Any]]:
     return [
         {"label": name, "count": int(n)} for name, n in zip(c.names, bins.tolist(), strict=True)
     ]
+
+
+def _tau(a: Sequence[int], b: Sequence[int]) -> float:
+    """Kendall's tau between two full rankings of the same responses (no ties)."""
+    pos = {rid: n for n, rid in enumerate(b)}
+    ranks = [pos[rid] for rid in a]
+    pairs = concordant = 0
+    for i, x in enumerate(ranks):
+        for y in ranks[i + 1 :]:
+            pairs += 1
+            concordant += x < y
+    return (2 * concordant - pairs) / pairs if pairs else 1.0
+
+
+def peer_agreement(s: Snapshot) -> dict[int, float]:
+    """Span and ranking projects, which have no majority label: per annotator, the mean
+    agreement with every other human on the same items (span: F1 of their (code point,
+    label) marks, as span exports' `agreement`; ranking: Kendall's tau of their orders)."""
+    from itertools import combinations
+
+    from app.quality import aggregate as agg
+
+    by_item: dict[int, list[Any]] = defaultdict(list)
+    for v in s.votes:
+        if v.source is HUMAN and v.annotator_id is not None:
+            by_item[v.item_id].append(v)
+    sums: dict[int, float] = defaultdict(float)
+    counts: dict[int, int] = defaultdict(int)
+    span = s.project["kind"] == "span"
+    for votes in by_item.values():
+        for a, b in combinations(votes, 2):
+            if a.annotator_id == b.annotator_id:
+                continue
+            score = agg.span_agreement([a.spans, b.spans]) if span else _tau(a.order, b.order)
+            for uid in (a.annotator_id, b.annotator_id):
+                sums[uid] += score
+                counts[uid] += 1
+    return {uid: sums[uid] / counts[uid] for uid in sums}
 
 
 def majority_agreement(c: Coded) -> dict[int, float]:
@@ -709,12 +806,19 @@ def compute(
         agreement, judges = ranking_agreement(s)
     else:
         agreement, judges = span_agreement(s)
+    if kind in ("span", "critique"):
+        # Divided items for the review queue; store_snapshot writes them beside the snapshot.
+        humans = [v for v in s.votes if v.source is HUMAN]
+        found = (review.span_candidates if kind == "span" else review.critique_candidates)(humans)
+        result["review_candidates"] = [c.as_dict() for c in found]
+    pairs = rater_pairs(c, kind == "critique") if c is not None else None
     progress(0.35, "agreement")
     trust_summary, trust_acc = trust(c, s) if c is not None and n_votes else (None, {})
     progress(0.55, "trust")
     flow, per_annotator = throughput(s)
     verdicts = gold_verdicts(s, policy)
     agree_maj = majority_agreement(c) if c is not None else {}
+    agree_peers = peer_agreement(s) if kind in ("span", "ranking") else {}
     annotators = []
     for uid, row in sorted(per_annotator.items(), key=lambda kv: (-kv[1]["annotations"], kv[0])):
         annotators.append(
@@ -722,15 +826,17 @@ def compute(
                 "user_id": uid,
                 **row,
                 "majority_agreement": agree_maj.get(uid),
+                "peer_agreement": agree_peers.get(uid),
                 "trust_accuracy": finite(trust_acc.get(uid)),
                 "gold": verdicts.get(uid),
             }
         )
     progress(0.6, "annotators")
-    board, board_why = leaderboards(s) if n_votes else (None, "No votes yet.")
+    board, board_why = leaderboards(s, progress) if n_votes else (None, "No votes yet.")
     progress(0.85, "leaderboard")
     result.update(
         agreement=agreement,
+        rater_pairs=pairs,
         judges=judges,
         annotators=annotators[:MAX_ANNOTATORS],
         annotators_total=len(annotators),

@@ -144,12 +144,18 @@ def charts(stats: Mapping[str, Any], emails: Mapping[int, str]) -> dict[str, Mar
     return {k: Markup(v) for k, v in out.items()}
 
 
+BOARD_SOURCES = {"all": "all votes", "human": "human votes", "ai": "AI judges' votes"}
+
+
 def leaderboard_chart(board: Mapping[str, Any]) -> Markup:
     rows = [svg.IntervalRow(r["model"], r["score"], r["low"], r["high"]) for r in board["ratings"]]
+    votes = BOARD_SOURCES[board.get("source", "all")]
+    control = ", length-controlled" if board.get("length_control") else ""
     return Markup(
         svg.interval_chart(
             "Model leaderboard",
-            "Bradley-Terry scores on the Elo scale with 95% bootstrap intervals.",
+            "Bradley-Terry scores on the Elo scale with 95% bootstrap intervals"
+            f" ({votes}{control}).",
             rows,
             reference=1000.0,
             chart_id="chart-leaderboard",

@@ -3,18 +3,18 @@ queue where a researcher picks an item's final label. Same service functions as 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.auth.deps import DbSession
-from app.errors import DomainError, Invalid
-from app.quality import dashboard, service
+from app.errors import DomainError
+from app.quality import dashboard, review_form, service
 from app.quality.errors import NoLeaderboard
-from app.validation import PathId, storable_text
+from app.validation import PathId
 from app.web.deps import FormUser, PageRoute, PageUser
 from app.web.flash import read_flash, redirect_with_error
 from app.web.templating import render
@@ -37,16 +37,30 @@ def _emails(session: Session, ids: list[int]) -> dict[int, str]:
 
 @router.get("/projects/{project_id}/quality")
 def quality_page(
-    project_id: PathId, request: Request, principal: PageUser, session: DbSession
+    project_id: PathId,
+    request: Request,
+    principal: PageUser,
+    session: DbSession,
+    board_source: Annotated[service.Source, Query()] = "all",
+    length_control: Annotated[bool, Query()] = False,
 ) -> Response:
+    """The dashboard; `board_source` and `length_control` choose which leaderboard is shown."""
     stats = service.project_stats(session, principal, project_id)
     annotators = stats.get("annotators") or []
     pauses = service.list_pauses(session, principal, project_id)
-    emails = _emails(session, [a["user_id"] for a in annotators] + [p["user_id"] for p in pauses])
+    pairs = (stats.get("rater_pairs") or {}).get("lowest") or []
+    emails = _emails(
+        session,
+        [a["user_id"] for a in annotators]
+        + [p["user_id"] for p in pauses]
+        + [u for p in pairs for u in (p["rater_a"], p["rater_b"])],
+    )
     board: dict[str, Any] | None = None
     board_why = ""
+    has_board = False
     try:
-        board = service.leaderboard(session, principal, project_id, "all")
+        board = service.leaderboard(session, principal, project_id, board_source, length_control)
+        has_board = True
         if not board["ratings"]:
             board_why, board = board["explanation"], None
     except NoLeaderboard as exc:
@@ -66,6 +80,10 @@ def quality_page(
             "board": board,
             "board_chart": dashboard.leaderboard_chart(board) if board else None,
             "board_why": board_why,
+            # The choice of board is offered whenever the project can have one.
+            "board_choice": {"source": board_source, "length_control": length_control}
+            if has_board
+            else None,
             "notice": NOTICES.get(request.query_params.get("notice", ""), ""),
         },
         principal=principal,
@@ -108,6 +126,16 @@ def _review(
 ) -> Response:
     # Re-shown after a refused pick: read only, so that the refused request changes nothing.
     queue = service.review_queue(session, principal, project_id, limit=50, ask_refresh=not error)
+    people = [a["annotator_id"] for i in queue["items"] for a in i.get("annotations", [])]
+    emails = _emails(session, [u for u in people if u is not None])
+    if queue["kind"] == "span":
+        for item in queue["items"]:
+            text_ = item["responses"][0]["text"]
+            for a in item["annotations"]:
+                a["segments"] = review_form.segments(text_, a["spans"])
+            item["edit_lines"] = review_form.span_lines(
+                text_, review_form.starting_spans(item["annotations"])
+            )
     return render(
         request,
         "review.html",
@@ -115,6 +143,7 @@ def _review(
             "pid": project_id,
             "project_name": _project_name(session, project_id),
             "queue": queue,
+            "emails": emails,
             "error": error,
             "notice": NOTICES.get(request.query_params.get("notice", ""), ""),
         },
@@ -126,21 +155,18 @@ def _review(
 async def decide(
     project_id: PathId, item_id: PathId, request: Request, principal: FormUser, session: DbSession
 ) -> Response:
-    """One button per answer: `preferred=<response id>`, `tie=1`, or `order=<ids, best first>`."""
+    """The pressed button is the decision: `preferred=<response id>`, `tie=1`, `order=<ids,
+    best first>`, `from_annotation=<id>` (keep that annotation's spans or critique), or
+    `save=edited` (spans) / `save=written` (critique) with the fields (review_form.py)."""
     form = await request.form()
-    choice = {k: form.get(k) for k in ("preferred", "tie", "order", "note")}
     try:
-        preferred = _int(choice["preferred"]) if choice["preferred"] else None
-        order = [_int(x) for x in str(choice["order"]).split(",")] if choice["order"] else None
         service.adjudicate(
             session,
             principal,
             project_id,
             item_id,
-            preferred=preferred,
-            tie=_flag(choice["tie"]),
-            order=order,
-            note=_note(choice["note"]),
+            review_form.decision(form),
+            note=review_form.note(form.get("note")),
         )
     except DomainError as exc:
         session.rollback()
@@ -148,31 +174,3 @@ async def decide(
             raise
         return redirect_with_error(f"/projects/{project_id}/review", {"form": exc.message})
     return RedirectResponse(f"/projects/{project_id}/review?notice=decided", status_code=303)
-
-
-def _flag(value: Any) -> bool:
-    if value in (None, ""):
-        return False
-    if value in ("1", "on", "true"):
-        return True
-    raise Invalid("tie: send 1 to record a tie.")
-
-
-def _note(value: Any) -> str:
-    note = str(value or "")
-    if len(note) > 2000:
-        raise Invalid("note: at most 2,000 characters.")
-    try:
-        return storable_text(note)
-    except ValueError as exc:
-        raise Invalid(f"note: {exc}.") from None
-
-
-def _int(value: Any) -> int:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise Invalid(f"{value!r} is not a response id.") from None
-    if not 1 <= number <= 2**63 - 1:
-        raise Invalid(f"{value!r} is not a response id.")
-    return number

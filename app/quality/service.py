@@ -154,7 +154,10 @@ def refresh_now(session: Session, principal: Principal, project_id: int) -> int:
 def store_snapshot(
     session: Session, project_id: int, payload: dict[str, Any], duration_ms: int
 ) -> list[int]:
-    """Keep the snapshot and pause the annotators the gold policy says to; returns those."""
+    """Keep the snapshot, write the review candidates, and pause the annotators the gold
+    policy says to; returns those."""
+    # Span and critique candidates come computed with the snapshot (never served by /stats).
+    scored = payload.pop("review_candidates", None)
     session.execute(
         text(
             """
@@ -180,6 +183,19 @@ def store_snapshot(
     session.execute(text("DELETE FROM review_candidates WHERE project_id = :p"), {"p": project_id})
     if kind in _ANSWER:
         session.execute(text(_CANDIDATES.format(answer=_ANSWER[kind])), {"p": project_id})
+    elif scored:
+        session.execute(
+            text(
+                # An item deleted since the snapshot was read is left out.
+                "INSERT INTO review_candidates (item_id, project_id, votes, top_share, answers)"
+                " SELECT :item_id, :p, :votes, :top_share, CAST(:answers AS jsonb)"
+                " WHERE EXISTS (SELECT 1 FROM items WHERE id = :item_id AND project_id = :p)"
+            ),
+            [
+                {**c, "p": project_id, "answers": orjson.dumps(c["answers"]).decode()}
+                for c in scored
+            ],
+        )
     to_pause = [
         (a["user_id"], a["gold"]["reason"], a["gold"]["accuracy"])
         for a in payload["annotators"]
@@ -321,11 +337,6 @@ def leaderboard(
             f"No response in project {project_id} carries a `model`: import responses with"
             " `model` to rank models."
         )
-    if length_control and source != "all":
-        raise Invalid(
-            "length_control=true is computed over all votes: ask with source=all (or without"
-            " length control for human or AI votes alone)."
-        )
     c = cached(session, project_id, principal.id)
     variant = "length_controlled" if length_control else "plain"
     head = {
@@ -345,6 +356,15 @@ def leaderboard(
             "ratings": [],
             "battles": 0,
             "explanation": why or "The statistics are being computed; ask again shortly.",
+        }
+    if board.get(variant) is None:
+        # A snapshot taken before every source had its length-controlled board.
+        return {
+            **head,
+            "ratings": [],
+            "battles": 0,
+            "explanation": "This snapshot predates length control by source: refresh the"
+            " statistics (POST .../stats/refresh) and ask again.",
         }
     return {**head, **board[variant], "explanation": None}
 
@@ -520,15 +540,62 @@ _QUEUE = """
     LIMIT :limit
 """
 _ANSWER = {"pairwise": "a.payload->>'preferred'", "ranking": "a.payload->'order'->>0"}
+# Span and critique items are scored by the stats job (app/quality/review.py).
+ADJUDICABLE = ("pairwise", "ranking", "span", "critique")
+# The label fields of each kind; a field of another kind in a decision is refused.
+_FIELDS = {
+    "pairwise": ("preferred", "tie"),
+    "ranking": ("order",),
+    "span": ("spans", "overall", "from_annotation"),
+    "critique": ("critique", "rewrite", "rating", "from_annotation"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A reviewer's final label, as sent: pairwise `preferred` or `tie`; ranking `order`;
+    span `spans` (+ `overall`) and critique `critique`, `rewrite`, `rating`, each optionally
+    starting from one annotation of the item (`from_annotation`: its label, with the fields
+    given here replacing its own)."""
+
+    preferred: int | None = None
+    tie: bool = False
+    order: list[int] | None = None
+    spans: list[dict[str, Any]] | None = None
+    overall: int | None = None
+    critique: str | None = None
+    rewrite: str | None = None
+    rating: int | None = None
+    from_annotation: int | None = None
+
+    def given(self) -> list[str]:
+        """The fields sent (a false `tie` is not sent; an empty `spans` list is)."""
+        return [f for f in _ALL_FIELDS if getattr(self, f) is not None and getattr(self, f) != 0]
+
+
+_ALL_FIELDS = tuple(dict.fromkeys(f for fields in _FIELDS.values() for f in fields))
 
 
 def _adjudicable(project: Project) -> str:
-    if project.kind not in _ANSWER:
-        raise Invalid(
-            f"Project {project.id} is a {project.kind} project: adjudication covers pairwise"
-            " and ranking projects."
-        )
+    if project.kind not in ADJUDICABLE:
+        raise Invalid(f"Project {project.id} is a {project.kind} project: nothing to adjudicate.")
     return str(project.kind)
+
+
+def _human_annotations(session: Session, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The human annotations of span and critique items, for the reviewer to compare."""
+    out: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    rows = session.execute(
+        text(
+            "SELECT id, item_id, user_id, payload FROM annotations"
+            " WHERE item_id = ANY(:ids) AND source = 'human' ORDER BY item_id, id"
+        ),
+        {"ids": ids},
+    )
+    for r in rows:
+        label = {k: v for k, v in r.payload.items() if k != "response_id"}
+        out[r.item_id].append({"annotation_id": r.id, "annotator_id": r.user_id, **label})
+    return out
 
 
 def review_queue(
@@ -557,12 +624,14 @@ def review_queue(
         {"ids": ids},
     ):
         responses[r.item_id].append({"id": r.id, "text": r.text, "model": r.model})
+    labelled = _human_annotations(session, ids) if kind in ("span", "critique") else {}
     decided = session.execute(
         text("SELECT count(*) FROM adjudications WHERE project_id = :p"), {"p": project_id}
     ).scalar_one()
     return {
         "project_id": project_id,
         "kind": kind,
+        **({"span_labels": list(project.span_labels)} if kind == "span" else {}),
         **_snapshot_fields(c),
         "below": threshold,
         "adjudicated": decided,
@@ -572,14 +641,102 @@ def review_queue(
                 "external_id": r.external_id,
                 "prompt": r.prompt,
                 "votes": r.votes,
+                # Pairwise and ranking: the top answer's share of the votes; span and
+                # critique: the agreement of the human annotations (see README).
                 "top_share": r.top_share,
-                # Answer -> votes; keys are response ids (pairwise: "tie" too; ranking: first).
+                # Pairwise: response id (or "tie") -> votes; ranking: response ranked first ->
+                # votes; span: annotation id -> spans marked; critique: annotation id -> rating.
                 "answers": r.answers,
                 "responses": responses[r.item_id],
+                **({"annotations": labelled[r.item_id]} if labelled else {}),
             }
             for r in rows
         ],
     }
+
+
+def _item_responses(session: Session, project_id: int, item_id: int) -> list[tuple[int, str]]:
+    rows = session.execute(
+        text(
+            "SELECT r.id, r.text FROM responses r JOIN items i ON i.id = r.item_id"
+            " WHERE i.id = :i AND i.project_id = :p ORDER BY r.position"
+        ),
+        {"i": item_id, "p": project_id},
+    ).all()
+    if not rows:
+        raise NotFound(f"Item {item_id} does not exist in project {project_id}.")
+    return [(r.id, r.text) for r in rows]
+
+
+def _base_label(session: Session, item_id: int, annotation_id: int | None) -> dict[str, Any]:
+    """The stored label of one annotation of the item (the reviewer's starting point)."""
+    if annotation_id is None:
+        return {}
+    payload = session.execute(
+        text("SELECT payload FROM annotations WHERE id = :a AND item_id = :i"),
+        {"a": annotation_id, "i": item_id},
+    ).scalar_one_or_none()
+    if payload is None:
+        raise Invalid(f"from_annotation: {annotation_id} is not an annotation of item {item_id}.")
+    return dict(payload)
+
+
+def _span_label(
+    session: Session, project: Project, item_id: int, d: Decision, length: int
+) -> dict[str, Any]:
+    base = _base_label(session, item_id, d.from_annotation)
+    if d.spans is None and not base:
+        raise Invalid(
+            "A span item is decided by `spans` (its final spans, [] for none) or"
+            " `from_annotation` (an annotation of the item whose spans to keep)."
+        )
+    spans = d.spans if d.spans is not None else base.get("spans", [])
+    checked = []
+    for n, span in enumerate(spans):
+        start, end, label = span["start"], span["end"], span["label"]
+        if not 0 <= start < end <= length:
+            raise Invalid(
+                f"spans.{n}: need 0 <= start < end <= {length} (code points in the response),"
+                f" got start={start} end={end}."
+            )
+        if label not in project.span_labels:
+            raise Invalid(
+                f"spans.{n}.label {label!r} is not one of this project's labels:"
+                f" {', '.join(project.span_labels)}."
+            )
+        keep = {"start": start, "end": end, "label": label}
+        if span.get("comment"):
+            keep["comment"] = span["comment"]
+        checked.append(keep)
+    checked.sort(key=lambda x: (x["start"], x["end"], x["label"]))
+    overall = d.overall if d.overall is not None else base.get("overall")
+    label_out = {"spans": checked, "overall": overall}
+    return _with_provenance(label_out, base, d.from_annotation)
+
+
+def _critique_label(session: Session, item_id: int, d: Decision) -> dict[str, Any]:
+    base = _base_label(session, item_id, d.from_annotation)
+    if d.critique is None and not base:
+        raise Invalid(
+            "A critique item is decided by `critique` (the final critique, with `rewrite` and"
+            " `rating` if wanted) or `from_annotation` (an annotation of the item to keep)."
+        )
+    label_out = {
+        "critique": d.critique if d.critique is not None else base.get("critique"),
+        "rewrite": d.rewrite if d.rewrite is not None else base.get("rewrite"),
+        "rating": d.rating if d.rating is not None else base.get("rating"),
+    }
+    if not label_out["critique"]:
+        raise Invalid("critique: the final critique is empty.")
+    return _with_provenance(label_out, base, d.from_annotation)
+
+
+def _with_provenance(
+    label_out: dict[str, Any], base: dict[str, Any], from_annotation: int | None
+) -> dict[str, Any]:
+    # `edited`: whether the final label differs from the annotation it started from.
+    edited = None if not base else any(base.get(k) != v for k, v in label_out.items())
+    return {**label_out, "from_annotation": from_annotation, "edited": edited}
 
 
 def adjudicate(
@@ -587,43 +744,41 @@ def adjudicate(
     principal: Principal,
     project_id: int,
     item_id: int,
-    *,
-    preferred: int | None = None,
-    tie: bool = False,
-    order: list[int] | None = None,
+    decision: Decision,
     note: str = "",
 ) -> dict[str, Any]:
     """Record (or replace) the final label of an item; it wins aggregation in exports."""
     project = _researcher_project(session, principal, project_id)
     kind = _adjudicable(project)
-    ids = list(
-        session.scalars(
-            text(
-                "SELECT r.id FROM responses r JOIN items i ON i.id = r.item_id"
-                " WHERE i.id = :i AND i.project_id = :p ORDER BY r.position"
-            ),
-            {"i": item_id, "p": project_id},
+    responses = _item_responses(session, project_id, item_id)
+    ids = [rid for rid, _ in responses]
+    stray = [f for f in decision.given() if f not in _FIELDS[kind]]
+    if stray:
+        raise Invalid(
+            f"{', '.join(stray)}: not a field of a {kind} decision (give"
+            f" {', '.join(_FIELDS[kind])})."
         )
-    )
-    if not ids:
-        raise NotFound(f"Item {item_id} does not exist in project {project_id}.")
+    d = decision
     payload: dict[str, Any]
     if kind == "pairwise":
-        if order is not None:
-            raise Invalid("order: a pairwise item is decided by `preferred` (or `tie`).")
-        if tie == (preferred is not None):
+        if d.tie == (d.preferred is not None):
             raise Invalid("Give either `preferred` (a response id of the item) or `tie: true`.")
-        if tie and not project.allow_tie:
+        if d.tie and not project.allow_tie:
             raise Invalid("tie: this project does not allow ties.")
-        if preferred is not None and preferred not in ids:
-            raise Invalid(f"preferred: {preferred} is not a response of item {item_id} ({ids}).")
-        payload = {"preferred": preferred, "tie": tie}
-    else:
-        if order is None or preferred is not None or tie:
+        if d.preferred is not None and d.preferred not in ids:
+            raise Invalid(f"preferred: {d.preferred} is not a response of item {item_id} ({ids}).")
+        payload = {"preferred": d.preferred, "tie": d.tie}
+    elif kind == "ranking":
+        order = d.order
+        if order is None:
             raise Invalid("A ranking item is decided by `order` (its response ids, best first).")
         if sorted(order) != sorted(ids) or len(set(order)) != len(order):
             raise Invalid(f"order must list each response id of item {item_id} once: {ids}.")
         payload = {"order": order}
+    elif kind == "span":
+        payload = _span_label(session, project, item_id, d, len(responses[0][1]))
+    else:
+        payload = _critique_label(session, item_id, d)
     session.execute(
         text(
             """

@@ -164,13 +164,17 @@ def plan(
             assert isinstance(params, LearnedParams)
             score = learned_gain.astype(np.float64)
             gain = score
-            # Items with a positive predicted gain are candidates, highest first.
+            # Items with a positive predicted gain are candidates, by predicted gain plus
+            # `uncertainty_weight` times the uncertainty score: the model learns from the
+            # items that routing sent to humans, mostly uncertain ones, so where it has seen
+            # few (the judge's confident answers) the uncertainty signals still order them.
+            weight = params.uncertainty_weight
             for i in range(n):
                 if score[i] > 0:
                     wanted[i], reason[i], klass[i] = Decision.human, "learned", _P_STRATEGY
                 else:
                     reason[i] = "learned_no_gain"
-            rank = score
+            rank = score + weight * uncertainty(signals, params)[0] if weight else score
         else:
             score, uncertain = uncertainty(signals, params)
             prefix = "fallback_" if strategy is Strategy.learned else ""

@@ -44,6 +44,11 @@ BASE_FEATURES = (
     # The uncertainty router's own score, max(1 - margin, swap): a max a linear model cannot
     # build from its parts.
     "uncertainty",
+    # log(chars of the response the judge chose / chars of the other), 0 without a choice.
+    "chosen_log_length_ratio",
+    # The same, when the judge is unsure: length predicts the truth only where the judge
+    # guessed.
+    "uncertain_chosen_log_length_ratio",
 )
 
 
@@ -113,6 +118,10 @@ def features(
         if first != second and not math.isnan(p) and p != 0.5:
             x[i, 8] = 1.0 if (p > 0.5) == (first > second) else -1.0
     x[:, 9] = np.maximum(1.0 - x[:, 0], x[:, 1])
+    p = signals.prob_first
+    chosen = np.where(np.isnan(p) | (p == 0.5), 0.0, np.where(p > 0.5, 1.0, -1.0))
+    x[:, 10] = chosen * (x[:, 5] - x[:, 6])
+    x[:, 11] = x[:, 9] * x[:, 10]
     cats = np.zeros((n, len(spec.categories)))
     column = {c: k for k, c in enumerate(spec.categories)}
     for i, meta in enumerate(signals.metadata):
@@ -137,12 +146,24 @@ def majority_right(q: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.float64
     return total
 
 
+def vote_accuracy(unanimous: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.float64]:
+    """The per-vote accuracy q >= 1/2 at which k independent votes are unanimous with the given
+    probability: q^k + (1 - q)^k = u, increasing in q on [1/2, 1] (bisection)."""
+    u = np.clip(unanimous, 0.5 ** (k - 1), 1.0)
+    lo, hi = np.full_like(u, 0.5), np.ones_like(u)
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        below = mid**k + (1 - mid) ** k < u
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return (lo + hi) / 2
+
+
 @dataclass(frozen=True, slots=True)
 class Fitted:
-    """Two classifiers: the AI label disagrees with the human majority (d), and two human votes
-    agree with each other (g). Together they give the accuracy a human label adds:
-    per-vote accuracy q = (1 + sqrt(2g - 1)) / 2, majority accuracy h from q, the AI's
-    accuracy a from d = h(1 - a) + a(1 - h), and gain = h - a. Without the agreement model
+    """Two classifiers: the AI label disagrees with the human majority (d), and the first
+    `agreement_votes` human votes on the item agree (g). Together they give the accuracy a human
+    label adds: per-vote accuracy q from g = q^k + (1 - q)^k, majority accuracy h from q, the
+    AI's accuracy a from d = h(1 - a) + a(1 - h), and gain = h - a. Without the agreement model
     the gain is d itself (the chance that humans would change the label)."""
 
     model: Any  # scikit-learn Pipeline for d
@@ -151,16 +172,21 @@ class Fitted:
     n_train: int
     agreement: Any | None = None  # scikit-learn Pipeline for g
     overlap: int = 3
+    # Unanimity of 3 votes separates sure from guessing annotators better than the agreement of
+    # 2 (3 votes agree with q^3 + (1-q)^3, whose slope in q is 1.5 times that of 2).
+    agreement_votes: int = 2
 
     def predict_disagreement(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return np.asarray(self.model.predict_proba(x)[:, 1], dtype=np.float64)
+        with _one_thread():
+            return np.asarray(self.model.predict_proba(x)[:, 1], dtype=np.float64)
 
     def predict_gain(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         d = self.predict_disagreement(x)
         if self.agreement is None:
             return d
-        g = np.clip(np.asarray(self.agreement.predict_proba(x)[:, 1], dtype=np.float64), 0.5, 1)
-        q = (1 + np.sqrt(2 * g - 1)) / 2
+        with _one_thread():
+            g = np.asarray(self.agreement.predict_proba(x)[:, 1], dtype=np.float64)
+        q = vote_accuracy(g, self.agreement_votes)
         h = majority_right(q, self.overlap)
         spread = 2 * h - 1
         a = np.where(spread > 0.05, np.clip((h - d) / np.maximum(spread, 0.05), 0, 1), 1 - d)
@@ -174,6 +200,7 @@ class Fitted:
                 "spec": self.spec,
                 "agreement": self.agreement,
                 "overlap": self.overlap,
+                "agreement_votes": self.agreement_votes,
             },
             buf,
         )
@@ -184,16 +211,30 @@ def loads(blob: bytes, validation: dict[str, float], n_train: int) -> Fitted:
     """A model this service pickled itself (routing_models.model); never foreign bytes."""
     data = pickle.loads(blob)
     return Fitted(
-        data["model"], data["spec"], validation, n_train, data["agreement"], data["overlap"]
+        data["model"],
+        data["spec"],
+        validation,
+        n_train,
+        data["agreement"],
+        data["overlap"],
+        data.get("agreement_votes", 2),  # models stored before it: two votes
     )
 
 
-def _pipeline(spec: FeatureSpec, seed: int) -> Any:
+# Inverse regularisation strengths tried by the cross-validated search, and its folds.
+C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+CV_FOLDS = 5
+
+
+def _pipeline(spec: FeatureSpec, seed: int, y: npt.NDArray[np.int_]) -> Any:
     """Standardise the plain features; reduce the embedding to its main directions (PCA fitted
-    on the training items) so that a few hundred labels are not spread over 384 weights."""
+    on the training items) so that a few hundred labels are not spread over 384 weights; then
+    an L2 logistic regression whose strength is chosen by stratified 5-fold log-loss (a fixed
+    one either overfits a few hundred noisy labels or flattens what they show)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -205,14 +246,23 @@ def _pipeline(spec: FeatureSpec, seed: int) -> Any:
             PCA(n_components=EMBEDDING_COMPONENTS, random_state=seed), StandardScaler()
         )
         parts.append(("embedding", pca, embedding))
-    return make_pipeline(
-        ColumnTransformer(parts),
-        LogisticRegression(C=0.5, max_iter=2000, random_state=seed),
-    )
+    model: Any = LogisticRegression(C=0.1, max_iter=2000, random_state=seed)
+    if min(np.bincount(y, minlength=2)) >= CV_FOLDS:
+        model = GridSearchCV(
+            model,
+            {"C": list(C_GRID)},
+            scoring="neg_log_loss",
+            cv=StratifiedKFold(CV_FOLDS, shuffle=True, random_state=seed),
+        )
+    return make_pipeline(ColumnTransformer(parts), model)
 
 
 def _validated(
-    x: npt.NDArray[np.float64], y: npt.NDArray[np.int_], spec: FeatureSpec, seed: int, name: str
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.int_],
+    spec: FeatureSpec,
+    seed: int,
+    name: str,
 ) -> tuple[Any, dict[str, float]]:
     """Scores on a stratified 25% hold-out, then the model refitted on everything."""
     from sklearn.metrics import brier_score_loss, roc_auc_score
@@ -223,7 +273,7 @@ def _validated(
         x_tr, x_va, y_tr, y_va = train_test_split(
             x, y, test_size=0.25, stratify=y, random_state=seed
         )
-        p = _pipeline(spec, seed).fit(x_tr, y_tr).predict_proba(x_va)[:, 1]
+        p = _pipeline(spec, seed, y_tr).fit(x_tr, y_tr).predict_proba(x_va)[:, 1]
         out |= {
             f"{name}_auc": float(roc_auc_score(y_va, p)),
             f"{name}_brier": float(brier_score_loss(y_va, p)),
@@ -231,7 +281,7 @@ def _validated(
                 brier_score_loss(y_va, np.full(len(y_va), np.mean(y_tr)))
             ),
         }
-    return _pipeline(spec, seed).fit(x, y), out
+    return _pipeline(spec, seed, y).fit(x, y), out
 
 
 def fit(
@@ -241,9 +291,32 @@ def fit(
     seed: int = 0,
     agreement: tuple[npt.NDArray[np.float64], npt.NDArray[np.int_]] | None = None,
     overlap: int = 3,
+    agreement_votes: int = 2,
 ) -> Fitted:
-    """Fit d on dual-labelled items (x, y) and, given (x, agree) of items with two human votes
-    or more, g; `validation` holds each one's hold-out scores (`auc` is d's)."""
+    """Fit d on dual-labelled items (x, y) and, given (x, agree) of items with
+    `agreement_votes` human votes or more (agree: those first votes are all alike), g;
+    `validation` holds each one's hold-out scores (`auc` is d's)."""
+    with _one_thread():
+        return _fit(x, y, spec, seed, agreement, overlap, agreement_votes)
+
+
+def _one_thread() -> Any:
+    """A few hundred rows: BLAS and OpenMP threads cost more than they save (on a loaded
+    machine a 400 x 384 PCA took 4 s with them and a tenth of that without)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+def _fit(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.int_],
+    spec: FeatureSpec,
+    seed: int,
+    agreement: tuple[npt.NDArray[np.float64], npt.NDArray[np.int_]] | None,
+    overlap: int,
+    agreement_votes: int,
+) -> Fitted:
     model, validation = _validated(x, y, spec, seed, "disagreement")
     validation["auc"] = validation.get("disagreement_auc", float("nan"))
     validation["base_rate"] = validation["disagreement_base_rate"]
@@ -251,4 +324,4 @@ def fit(
     if agreement is not None and len(set(agreement[1].tolist())) == 2:
         agree_model, scores = _validated(agreement[0], agreement[1], spec, seed, "agreement")
         validation |= scores
-    return Fitted(model, spec, validation, len(y), agree_model, overlap)
+    return Fitted(model, spec, validation, len(y), agree_model, overlap, agreement_votes)

@@ -74,7 +74,8 @@ _HUMAN_MAJORITY = text(
     SELECT i.id,
            count(*) FILTER (WHERE (a.payload->>'preferred')::bigint = r.id) AS first,
            count(*) FILTER (WHERE (a.payload->>'preferred')::bigint <> r.id) AS second,
-           (array_agg(COALESCE(a.payload->>'preferred', 'tie') ORDER BY a.id))[1:2] AS two
+           (array_agg(COALESCE(a.payload->>'preferred', 'tie') ORDER BY a.id))
+               [1:CAST(:k AS int)] AS first_k
     FROM items i
     JOIN responses r ON r.item_id = i.id AND r.position = 0
     JOIN annotations a ON a.item_id = i.id AND a.source = 'human' AND NOT a.over_quota
@@ -154,8 +155,8 @@ def majority_accuracy(agreement: float, k: int) -> float:
 
 @dataclass(slots=True)
 class TrainingSet:
-    """Dual-labelled items (y: the AI label is wrong by the human majority), and items with two
-    human votes or more (agree: their first two votes agree)."""
+    """Dual-labelled items (y: the AI label is wrong by the human majority), and items with
+    `agreement_votes` human votes or more (agree: those first votes are all alike)."""
 
     sig: Signals
     texts: signals.ItemTexts
@@ -163,16 +164,20 @@ class TrainingSet:
     agree_signals: Signals
     agree_texts: signals.ItemTexts
     agree: np.ndarray[Any, np.dtype[np.int_]]
+    agreement_votes: int
 
 
 def training_set(conn: Connection, cfg: Config) -> TrainingSet:
     majority: dict[int, bool] = {}
     pairs: dict[int, int] = {}
-    for item_id, first, second, two in conn.execute(_HUMAN_MAJORITY, {"pid": cfg.project_id}):
+    # The agreement model learns whether the overlap's votes are unanimous (two at least).
+    k = max(2, cfg.spec.human_overlap)
+    rows = conn.execute(_HUMAN_MAJORITY, {"pid": cfg.project_id, "k": k})
+    for item_id, first, second, first_k in rows:
         if first != second:
             majority[item_id] = first > second
-        if len(two) == 2:
-            pairs[item_id] = int(two[0] == two[1])
+        if len(first_k) == k:
+            pairs[item_id] = int(len(set(first_k)) == 1)
     sig, texts = signals.read(conn, sorted(majority), cfg.judge_ids)
     keep = ~np.isnan(sig.prob_first)
     y = np.array(
@@ -186,7 +191,7 @@ def training_set(conn: Connection, cfg: Config) -> TrainingSet:
     a_sig, a_texts = signals.read(conn, sorted(pairs), cfg.judge_ids)
     agree = np.array([pairs[int(i)] for i in a_sig.item_ids], dtype=np.int_)
     return TrainingSet(
-        _subset(sig, keep), _subset_texts(texts, keep), y[keep], a_sig, a_texts, agree
+        _subset(sig, keep), _subset_texts(texts, keep), y[keep], a_sig, a_texts, agree, k
     )
 
 
@@ -252,7 +257,14 @@ def learned_gain(
         xa = learned.features(
             spec, ts.agree_signals, ts.agree_texts.prompts, ts.agree_texts.responses
         )
-        fitted = learned.fit(x, y, spec, agreement=(xa, ts.agree), overlap=cfg.spec.human_overlap)
+        fitted = learned.fit(
+            x,
+            y,
+            spec,
+            agreement=(xa, ts.agree),
+            overlap=cfg.spec.human_overlap,
+            agreement_votes=ts.agreement_votes,
+        )
         model_id = _store_model(ctx, cfg, fitted)
     x_new = learned.features(fitted.spec, sig, texts.prompts, texts.responses)
     info = {"model_id": model_id, "n_train": n, "validation": fitted.validation}

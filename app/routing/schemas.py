@@ -61,6 +61,8 @@ class LearnedParams(UncertaintyParams):
     # until then routing falls back to uncertainty with the thresholds above.
     min_train: Annotated[int, Field(ge=20, le=10_000_000)] = 200
     embedding: bool = Field(default=True, description="Use the MiniLM prompt embedding.")
+    # Candidates are ranked by predicted gain + this weight x the uncertainty score (0: gain only).
+    uncertainty_weight: Annotated[float, Field(ge=0, le=10)] = 1.0
 
 
 PARAMS: dict[Strategy, type[_Params]] = {

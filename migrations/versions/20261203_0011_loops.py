@@ -1,7 +1,7 @@
 """Loops: definitions, iterations, and one row per step of an iteration.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0013
 Create Date: 2026-12-03 00:00:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

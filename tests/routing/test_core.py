@@ -65,6 +65,25 @@ def test_learned_gains_rank_the_candidates() -> None:
     ]
 
 
+def test_learned_adds_the_uncertainty_score_to_the_gain_unless_its_weight_is_zero() -> None:
+    # A swap-flipped item (uncertainty 1) with a small gain, a confident one (0.1) with more.
+    s = _signals([0.5, 0.95, 0.6], swaps=[True, False, False])
+    gain = np.array([0.2, 0.5, -0.1])
+    p = core.plan(
+        _spec(Strategy.learned, params={}), s, np.random.default_rng(0), learned_gain=gain
+    )
+    assert p.priority == [0, 1]  # 0.2 + 1 before 0.5 + 0.1; no gain, no candidate
+    assert p.reason == ["learned", "learned", "learned_no_gain"]
+    assert list(p.score) == list(gain)  # decisions record the model's gain itself
+    p = core.plan(
+        _spec(Strategy.learned, params={"uncertainty_weight": 0}),
+        s,
+        np.random.default_rng(0),
+        learned_gain=gain,
+    )
+    assert p.priority == [1, 0]
+
+
 def test_learned_without_a_model_falls_back_to_uncertainty() -> None:
     s = _signals([0.9, 0.5])
     p = core.plan(_spec(Strategy.learned, params={}), s, np.random.default_rng(0), note="few")

@@ -186,3 +186,47 @@ def test_an_item_routed_both_is_counted_once_per_source_in_exports(
         else:
             assert sources == ["ai"]
     assert len(per_item) == 6
+
+
+def test_the_agreement_target_is_unanimity_of_the_overlaps_votes(
+    admin: Actor, researcher: Actor, make_user: Callable[..., Actor]
+) -> None:
+    from app.db import get_engine, session_scope
+    from app.routing.route import load_config, training_set
+
+    annotators = [make_user("annotator") for _ in range(3)]
+    judge = simulated(admin, **SAFETY_JUDGE)
+    p = policy(
+        admin,
+        "learned",
+        human_budget=10_000,
+        human_overlap=3,
+        audit_fraction=1.0,
+        params={"min_train": 20, "embedding": False},
+    )
+    pid = routed_project(
+        admin,
+        researcher,
+        p["id"],
+        items=12,
+        members=tuple(annotators),
+        judge_ids=(judge["id"],),
+    )
+    route(researcher, pid)
+    # Two annotators always right; the third right on items 0 to 5 only.
+    assert _annotate_all(annotators[0], pid, lambda n: True) == 12
+    assert _annotate_all(annotators[1], pid, lambda n: True) == 12
+    assert _annotate_all(annotators[2], pid, lambda n: n < 6) == 12
+    with session_scope() as s:
+        cfg = load_config(s, pid)
+    with get_engine().connect() as conn:
+        ts = training_set(conn, cfg)
+    assert ts.agreement_votes == 3
+    n_of = {
+        i: n
+        for i, n in sql("SELECT id, (metadata->>'n')::int FROM items WHERE project_id = %s", pid)
+    }
+    got = {n_of[int(i)]: int(a) for i, a in zip(ts.agree_signals.item_ids, ts.agree, strict=True)}
+    assert got == {n: int(n < 6) for n in range(12)}
+    # Every item has a human majority (2 or 3 of 3) and a judge output: all are dual-labelled.
+    assert len(ts.y) == 12

@@ -38,6 +38,7 @@ def test_a_policy_is_created_with_version_1_and_edits_add_versions(admin: Actor)
         ({"strategy": "rules", "params": {"rules": [{"values": ["x"], "route": "human"}]}}, "key"),
         ({"strategy": "rules", "params": {"rules": []}}, "rules"),
         ({"strategy": "uncertainty", "params": {"margin": 0.2}}, "margin"),
+        ({"strategy": "learned", "params": {"uncertainty_weight": -1}}, "uncertainty_weight"),
         ({"strategy": "all_human", "human_cost": -3}, "human_cost"),
         ({"strategy": "all_human", "min_human": {"safety": {"moderate": 1.2}}}, "min_human"),
     ],

@@ -75,6 +75,23 @@ def test_stats_counts_agreement_judges_and_throughput(researcher: Actor) -> None
     assert sum(b["count"] for b in body["label_balance"]) == 90
     assert body["progress"]["cumulative"][-1] == 120
     assert body["bias"]["humans"]["first_position"]["n"] == 90
+    # Cohen's kappa per pair of human raters (30 shared items each), against scikit-learn.
+    from sklearn.metrics import cohen_kappa_score
+
+    pairs = body["rater_pairs"]
+    assert pairs["statistic"] == "Cohen's kappa" and pairs["pairs"] == pairs["defined"] == 3
+    codes = {u.id: [] for u in annotators}  # type: dict[int, list[str]]
+    for _item, uid, _, choice, _ in votes:
+        if uid is not None:
+            codes[uid].append(choice)
+    lowest = pairs["lowest"]
+    assert len(lowest) == 3 and lowest[-1]["kappa"] == 1.0  # annotators 0 and 1 always agree
+    assert {lowest[0]["rater_a"], lowest[0]["rater_b"]} & {annotators[2].id}
+    for row in lowest:
+        want = cohen_kappa_score(codes[row["rater_a"]], codes[row["rater_b"]])
+        assert abs(row["kappa"] - want) < 1e-9 and row["n"] == 30
+        assert row["low"] <= row["kappa"] <= row["high"]
+    assert pairs["p10"] <= pairs["median"] <= pairs["p90"]
 
     # The snapshot is stale once a new vote arrives; GET asks for a refresh (debounced).
     insert_pairwise_votes(project.id, [(items[0], None, 78, "a", None)])
@@ -87,6 +104,37 @@ def test_stats_counts_agreement_judges_and_throughput(researcher: Actor) -> None
     assert runner.run_job(again["refresh_job_id"]) == "done"
     fresh = researcher.client.get(f"/api/v1/projects/{project.id}/stats").json()
     assert fresh["stale"] is False and fresh["counts"]["judges"] == 2
+
+
+def test_critique_ratings_agree_as_ordinal_and_interval(researcher: Actor) -> None:
+    """Ratings 1..7 get Krippendorff's alpha at both levels (checked against the
+    `krippendorff` package on the same reliability matrix) and weighted rater-pair kappas."""
+    import krippendorff
+    import numpy as np
+
+    from tests.factories import create_annotation
+
+    project = _researcher_project(researcher, "critique")
+    users = [create_user() for _ in range(2)]
+    matrix = [[], []]  # type: list[list[float]]
+    for n in range(12):
+        item = create_item(project)
+        for k, user in enumerate(users):
+            rating = 1 + (n + k * (n % 3)) % 7
+            answer = {"kind": "critique", "critique": "ok", "rating": rating}
+            create_annotation(item, user=user, answer=answer)
+            matrix[k].append(rating)
+    body = refresh(researcher, project.id)
+    got = {a["key"]: a for a in body["agreement"]}
+    for level in ("ordinal", "interval"):
+        want = krippendorff.alpha(
+            reliability_data=np.asarray(matrix),
+            level_of_measurement=level,
+            value_domain=list(range(1, 8)),
+        )
+        assert abs(got[f"alpha_{level}"]["value"] - want) < 1e-9, level
+    pairs = body["rater_pairs"]
+    assert pairs["statistic"] == "Cohen's kappa (linear weights)" and pairs["pairs"] == 1
 
 
 def test_leaderboard_json_and_csv(researcher: Actor) -> None:
@@ -118,7 +166,8 @@ def test_leaderboard_json_and_csv(researcher: Actor) -> None:
         f"/api/v1/projects/{project.id}/leaderboard",
         params={"source": "human", "length_control": "true"},
     )
-    assert r.status_code == 422 and "source=all" in r.json()["detail"]
+    assert r.status_code == 200 and r.json()["length_control"] is True
+    assert [x["model"] for x in r.json()["ratings"]] == ["strong", "weak"]
     csv_r = researcher.client.get(
         f"/api/v1/projects/{project.id}/leaderboard", params={"format": "csv"}
     )
@@ -127,6 +176,54 @@ def test_leaderboard_json_and_csv(researcher: Actor) -> None:
     assert (
         lines[0] == "rank,model,score,low,high,battles,wins" and lines[1].split(",")[1] == "strong"
     )
+
+
+def test_leaderboard_every_source_with_and_without_length_control(researcher: Actor) -> None:
+    """Humans here favour the longer response and the judge the shorter: each source's
+    length-controlled board fits its own length effect (positive for humans, negative for the
+    judge), and every source x length control x format answers."""
+    import random
+
+    project = _researcher_project(researcher)
+    users = [create_user() for _ in range(2)]
+    rng = random.Random(3)
+    models = ["m-a", "m-b", "m-c"]
+    votes = []
+    for n in range(60):
+        pair = [models[n % 3], models[(n + 1) % 3]]
+        lengths = [rng.randint(5, 200), rng.randint(5, 200)]
+        if lengths[0] == lengths[1]:
+            lengths[1] += 7
+        item = create_item(project, ["x" * k for k in lengths], models=pair)
+        longer, shorter = ("a", "b") if lengths[0] > lengths[1] else ("b", "a")
+        for u in users:
+            votes.append((item, u.id, None, longer, None))
+        votes.append((item, None, 91, shorter, None))
+    insert_pairwise_votes(project.id, votes)
+    refresh(researcher, project.id)
+    url = f"/api/v1/projects/{project.id}/leaderboard"
+    effect: dict[str, float] = {}
+    for source in ("all", "human", "ai"):
+        for lc in ("false", "true"):
+            r = researcher.client.get(url, params={"source": source, "length_control": lc})
+            assert r.status_code == 200, r.text
+            _no_nan(r.text)
+            board = r.json()
+            assert board["source"] == source and board["length_control"] is (lc == "true")
+            assert sorted(x["model"] for x in board["ratings"]) == models
+            assert board["battles"] == {"all": 180, "human": 120, "ai": 60}[source]
+            if lc == "true":
+                effect[source] = board["length_effect"]["value"]
+            else:
+                assert board["length_effect"] is None
+            got = researcher.client.get(
+                url, params={"source": source, "length_control": lc, "format": "csv"}
+            )
+            assert got.status_code == 200 and source in got.headers["content-disposition"]
+            lines = got.text.splitlines()
+            assert lines[0] == "rank,model,score,low,high,battles,wins" and len(lines) == 4
+            assert [ln.split(",")[1] for ln in lines[1:]] == [x["model"] for x in board["ratings"]]
+    assert effect["human"] > 0 > effect["ai"]
 
 
 def test_leaderboard_without_models_or_on_spans_is_a_422(researcher: Actor) -> None:

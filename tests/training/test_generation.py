@@ -89,3 +89,35 @@ def test_bad_generation_requests_are_422s_that_change_nothing(
         r = researcher.client.post(f"/api/v1/projects/{pid}/generate", json=body)
         assert r.status_code == 422 and needle in r.text, (body, r.text)
     assert counts() == before
+
+
+def test_a_seeded_sample_of_a_prompt_set_becomes_items_that_name_the_set(
+    admin: Actor, researcher: Actor, project_factory: ProjectFactory, tmp_path: Path
+) -> None:
+    model = register(admin, save_tiny_model(tmp_path / "policy", vocabulary()), "tiny policy")
+    pid = int(project_factory("pairwise", items=0)["id"])
+    prompts = [f"question {i} w1" for i in range(12)]
+    made = researcher.client.post(
+        f"/api/v1/projects/{pid}/prompt-sets", json={"name": "questions", "prompts": prompts}
+    ).json()
+    body = {
+        "model_id": model["id"],
+        "prompt_set_id": made["id"],
+        "prompt_sample": 4,
+        "prompt_seed": 1,
+        "sampling": SAMPLING,
+    }
+    r = researcher.client.post(f"/api/v1/projects/{pid}/generate", json=body)
+    assert r.status_code == 202 and r.json()["prompts"] == 4, r.text
+    job_id = r.json()["job_id"]
+    assert run_job(job_id) == "done"
+    indices = sql("SELECT params->'prompt_indices' FROM jobs WHERE id = %s", job_id)[0][0]
+    rows = sql(
+        "SELECT i.prompt, i.metadata->>'prompt_set_id', r.lineage->>'prompt_set_id'"
+        " FROM items i JOIN responses r ON r.item_id = i.id WHERE i.project_id = %s",
+        pid,
+    )
+    assert rows and {p for p, _, _ in rows} <= {prompts[i] for i in indices}
+    assert {(a, b) for _, a, b in rows} == {(str(made["id"]), str(made["id"]))}
+    result = researcher.client.get(f"/api/v1/jobs/{job_id}").json()["result"]
+    assert result["done"] == 4

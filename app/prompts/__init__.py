@@ -1,0 +1,1 @@
+"""Prompt sets: named, immutable lists of prompts that generation samples from."""
