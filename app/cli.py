@@ -128,10 +128,13 @@ def demo(ctx: typer.Context) -> None:
 def demo_loop(
     seed: int = typer.Option(0, help="Seeds the policy, the prompts, the annotators, sampling."),
     iterations: int = typer.Option(2, min=1, max=10),
-    prompts: int = typer.Option(48, min=2, max=10_000, help="New prompts per iteration."),
+    prompts: int = typer.Option(96, min=2, max=10_000, help="New prompts per iteration."),
     eval_prompts: int = typer.Option(64, min=1, max=10_000),
     reward: str = typer.Option("polite_concise", help="The hidden gold reward."),
     annotators: int = typer.Option(3, min=1, max=50),
+    accuracy: float = typer.Option(
+        0.95, min=0.55, max=1.0, help="The simulated annotators' accuracy on clear-cut pairs."
+    ),
     max_new_tokens: int = typer.Option(48, min=2, max=512, help="Per sampled answer."),
     samples_per_prompt: int = typer.Option(
         4, min=2, max=32, help="Expert iteration keeps the best of these by the reward model."
@@ -161,6 +164,7 @@ def demo_loop(
         eval_prompts=eval_prompts,
         reward=reward,
         annotators=annotators,
+        accuracy=accuracy,
         max_new_tokens=max_new_tokens,
         samples_per_prompt=samples_per_prompt,
         warmup_examples=warmup_examples,

@@ -53,11 +53,14 @@ class DemoSettings:
 
     seed: int = 0
     iterations: int = 2
-    prompts_per_iteration: int = 48
+    prompts_per_iteration: int = 96
     eval_prompts: int = 64
     reward: str = "polite_concise"
     annotators: int = 3
-    accuracy: float = 0.85  # of the simulated annotators on clear-cut pairs
+    # Of the simulated annotators on clear-cut pairs (near chance on close ones). With 0.85 and
+    # 48 prompts per iteration the reward model stayed near chance and seeds 0-2 ended at 0.60,
+    # 0.38 and 0.56; with 0.95 and 96 prompts at 0.68, 0.62 and 0.69 (README).
+    accuracy: float = 0.95
     max_new_tokens: int = 48
     samples_per_prompt: int = 4  # expert iteration: the best of these by the reward model
     learning_rate: float = 1e-3
