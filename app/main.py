@@ -31,6 +31,7 @@ from app.judges.api import router as judges_router
 from app.judges.pages import router as judges_pages
 from app.loops.api import router as loops_router
 from app.loops.demo_pages import router as demo_loop_pages
+from app.loops.pages import router as loops_pages
 from app.openapi import install_openapi
 from app.projects.api import router as projects_router
 from app.projects.pages import router as projects_pages
@@ -81,8 +82,8 @@ def create_app() -> FastAPI:
         exports_router,
         training_runs_router,
         generation_router,
-        prompt_sets_router,
         loops_router,
+        prompt_sets_router,
         models_router,
         item_lineage_router,
         judges_router,
@@ -97,6 +98,7 @@ def create_app() -> FastAPI:
         annotate_pages,
         annotate_data_router,
         training_pages,
+        loops_pages,
         models_pages,
         exports_pages,
         items_pages,

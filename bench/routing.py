@@ -332,6 +332,14 @@ def simulate(items: int, seeds: int, world_seed: int) -> None:
         f"  learned > uncertainty, intervals apart: {lo['learned'] > hi['uncertainty']}"
         f" ({at['learned'][0]:.3f} vs {at['uncertainty'][0]:.3f})"
     )
+    paired = [
+        a - b
+        for (a, _), (b, _) in zip(
+            results[("learned", 0.2)], results[("uncertainty", 0.2)], strict=True
+        )
+    ]
+    d, dh = interval(paired)
+    print(f"  learned - uncertainty, paired by seed: {d * 100:+.2f} +- {dh * 100:.2f} points")
     print(
         f"  uncertainty > random, intervals apart: {lo['uncertainty'] > hi['random']}"
         f" ({at['uncertainty'][0]:.3f} vs {at['random'][0]:.3f})"

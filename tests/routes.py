@@ -60,6 +60,24 @@ def judge_body(w: World) -> dict[str, Any]:
     }
 
 
+def loop_form(w: World) -> dict[str, str]:
+    """The start-a-loop form as a browser posts it."""
+    return {
+        "project_id": str(w.project),
+        "policy_model_id": str(w.model),
+        "rm_base_model_id": str(w.model),
+        "update_kind": "dpo",
+        "iterations": "2",
+        "prompts_per_iteration": "1",
+        "prompts": "Say hello.\nSay goodbye.",
+        "rm_config": '{"max_steps": 2}',
+        "update_config": '{"max_steps": 2}',
+        "deadline_hours": "1",
+        "min_labels": "1",
+        "at_deadline": "proceed",
+    }
+
+
 ANYONE = (200,) * 7
 RESEARCHERS = (401, 401, 403, 403, 200, 200, 200)
 ADMIN = (401, 401, 403, 403, 403, 403, 200)
@@ -436,6 +454,14 @@ PAGES: dict[str, Page] = {
     "GET /training/compare": Page(PAGE_RESEARCHERS),
     "GET /training/{training_run_id}": Page((303, 303, 403, 403, 404, 200, 200)),
     "POST /training/{training_run_id}/cancel": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
+    "GET /loops": Page(PAGE_RESEARCHERS),
+    "GET /loops/new": Page(PAGE_RESEARCHERS),
+    "POST /loops/new": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: loop_form(w)),
+    "GET /loops/{loop_id}": Page((303, 303, 403, 403, 404, 200, 200)),
+    # The world's loop is running; its creator (researcher_member) or an admin steers it.
+    "POST /loops/{loop_id}/pause": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
+    "POST /loops/{loop_id}/resume": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
+    "POST /loops/{loop_id}/cancel": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
     "GET /models": Page(PAGE_RESEARCHERS),
     "GET /models/{model_id}": Page(PAGE_RESEARCHERS),
     "GET /admin/routing": Page((303, 303, 403, 403, 403, 403, 200)),

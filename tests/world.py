@@ -52,8 +52,8 @@ class World:
     template: int = 0  # the pairwise template that run uses
     model: int = 0  # a registered base model (admin's) that nothing uses
     training_run: int = 0  # a queued training run of `project` (researcher_member's)
-    prompt_set: int = 0  # a prompt set of `project` that no job names
     loop: int = 0  # a running loop on `project` (researcher_member's), its generation queued
+    prompt_set: int = 0  # a prompt set of `project` that no job names
 
     def ids(self) -> dict[str, int]:
         """Path parameters by name; {user_id} is the annotator member (removable)."""
@@ -72,8 +72,8 @@ class World:
             "model_id": self.model,
             "training_run_id": self.training_run,
             "policy_id": self.policy,
-            "prompt_set_id": self.prompt_set,
             "loop_id": self.loop,
+            "prompt_set_id": self.prompt_set,
         }
 
 
@@ -188,8 +188,8 @@ def build_world(password_hash: str) -> World:
             template=run.template_id,
             model=model,
             training_run=training_run,
-            prompt_set=prompt_set.id,
             loop=loop,
+            prompt_set=prompt_set.id,
         )
 
 

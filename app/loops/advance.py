@@ -116,6 +116,15 @@ def _settle(session: Session, loop: Loop, row: LoopStep) -> None:
             row.error = str(stop)
             _end(loop, LoopStatus.stopped, str(stop))
             return
+        except DomainError as err:  # what the job made is gone or unusable (a deleted run)
+            row.status = StepStatus.failed
+            row.error = err.message
+            _end(
+                loop,
+                LoopStatus.failed,
+                f"iteration {row.iteration} {row.step.value}: {err.message}",
+            )
+            return
         row.links = {**row.links, **links}
         row.detail = {"result": job.result}
         row.status = StepStatus.succeeded

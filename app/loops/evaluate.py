@@ -19,6 +19,7 @@ from statistics import fmean
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.loops.jobs import human_eval_module
 from app.loops.models import Loop, LoopIteration, LoopStep, StepName
@@ -32,10 +33,17 @@ def words(text: str) -> int:
     return len(text.split())
 
 
-def eval_prompts(config: dict[str, Any]) -> list[str]:
+def eval_prompts(session: Session, config: dict[str, Any]) -> list[str]:
+    """The evaluation's prompts: its own, else the first of the loop's prompts or prompt set."""
     ev = config["evaluation"]
-    prompts: list[str] = ev.get("prompts") or config["prompts"]
-    return prompts[: int(ev["num_prompts"])]
+    k = int(ev["num_prompts"])
+    if ev.get("prompts"):
+        return list(ev["prompts"][:k])
+    if config.get("prompt_set_id") is not None:
+        from app.prompts.service import prompts_for
+
+        return prompts_for(session, int(config["prompt_set_id"]), None)[:k]
+    return list(config["prompts"][:k])
 
 
 def _sample(
@@ -67,22 +75,54 @@ def _sample(
     return [[c.text for c in completions] for completions in out]
 
 
-def rates(
-    score_new: Sequence[float], score_0: Sequence[float], score_prev: Sequence[float]
-) -> dict[str, float]:
+def _tally_wins(wins: Sequence[float]) -> dict[str, int]:
     return {
-        "win_rate_vs_iteration_0": win_rate(score_new, score_0),
-        "win_rate_vs_previous": win_rate(score_new, score_prev),
-        "mean": fmean(score_new),
-        "mean_iteration_0": fmean(score_0),
+        "wins": sum(w == 1.0 for w in wins),
+        "ties": sum(w == 0.5 for w in wins),
+        "losses": sum(w == 0.0 for w in wins),
     }
 
 
+def tally(new: Sequence[float], old: Sequence[float]) -> dict[str, int]:
+    """Wins, ties and losses of `new` (for an interval around the win rate)."""
+    pairs = list(zip(new, old, strict=True))
+    return {
+        "wins": sum(a > b for a, b in pairs),
+        "ties": sum(a == b for a, b in pairs),
+        "losses": sum(a < b for a, b in pairs),
+    }
+
+
+def rates(
+    score_new: Sequence[float], score_0: Sequence[float], score_prev: Sequence[float]
+) -> dict[str, Any]:
+    return {
+        "win_rate_vs_iteration_0": win_rate(score_new, score_0),
+        "win_rate_vs_previous": win_rate(score_new, score_prev),
+        "vs_iteration_0": tally(score_new, score_0),
+        "vs_previous": tally(score_new, score_prev),
+        "mean": fmean(score_new),
+        "mean_iteration_0": fmean(score_0),
+        "mean_previous": fmean(score_prev),
+    }
+
+
+GOLD_KEY = "gold_reward"
+
+
 def judge_wins(
-    judge_id: int, prompts: Sequence[str], new: Sequence[str], old: Sequence[str]
+    judge_id: int,
+    prompts: Sequence[str],
+    new: Sequence[str],
+    old: Sequence[str],
+    gold: Sequence[tuple[float, float]] | None = None,
 ) -> tuple[list[float], dict[str, int]]:
     """Per prompt: 1 if the judge prefers `new`, 0 if `old`, 0.5 for a tie or an inconsistent
-    pair (both orders asked); unparsed answers are left out (counted)."""
+    pair (both orders asked); unparsed answers are left out (counted).
+
+    With a gold reward, each pair's item metadata carries its scores under `gold_reward`
+    (`{"scores": {response id: score}}`): a `simulated` judge whose truth is that metadata key
+    then judges like an AlpacaFarm annotator of the hidden reward; other judges never see it."""
     from app.db import session_scope
     from app.inference import registry
     from app.judges import judging
@@ -105,10 +145,13 @@ def judge_wins(
         allow_tie=True,
         lease_seconds=600,
     )
-    items = [
-        judging.ItemView(i, None, p, {}, [2 * i + 1, 2 * i + 2], [None, None], [a, b])
-        for i, (p, a, b) in enumerate(zip(prompts, new, old, strict=True))
-    ]
+    items = []
+    for i, (p, a, b) in enumerate(zip(prompts, new, old, strict=True)):
+        ids = [2 * i + 1, 2 * i + 2]
+        meta: dict[str, Any] = {}
+        if gold is not None:
+            meta[GOLD_KEY] = {"scores": {str(ids[0]): gold[i][0], str(ids[1]): gold[i][1]}}
+        items.append(judging.ItemView(i + 1, None, p, meta, ids, [None, None], [a, b]))
     backend = registry.create(name, model, config.backend)
     try:
         judged = judging.judge_chunk(
@@ -175,9 +218,9 @@ def evaluate(ctx: JobContext) -> dict[str, Any]:
         if rm_step is not None and "training_run_id" in rm_step.links:
             run = s.get(TrainingRun, int(rm_step.links["training_run_id"]))
             rm_metrics = dict(run.metrics or {}) if run is not None else {}
+        prompts = eval_prompts(s, cfg)
     ev = cfg["evaluation"]
     sampling = cfg["sampling"]
-    prompts = eval_prompts(cfg)
     best_of = None
     if cfg["update"]["kind"] == "best_of_n":
         best_of = int((cfg["update"]["config"].get("sampling") or {}).get("n", 4))
@@ -235,6 +278,7 @@ def evaluate(ctx: JobContext) -> dict[str, Any]:
         scores = _rm_scores(rm_path, prompts, [new, base, prev], cfg)
         metrics["by_reward_model"] = rates(*scores)
         ctx.progress(0.75, {"phase": "reward model"})
+    g: list[list[float]] = []
     if ev.get("gold_reward"):
         from app.simulate.rewards import get_reward
 
@@ -246,12 +290,17 @@ def evaluate(ctx: JobContext) -> dict[str, Any]:
         metrics["by_gold_reward"] = {"reward": gold.label, **rates(*g)}
     if ev.get("judge_id"):
         judge_id = int(ev["judge_id"])
-        w0, c0 = judge_wins(judge_id, prompts, new, base)
-        wp, cp = judge_wins(judge_id, prompts, new, prev)
+        scored = metrics.get("by_gold_reward") is not None
+        pairs0 = list(zip(g[0], g[1], strict=True)) if scored else None
+        pairsp = list(zip(g[0], g[2], strict=True)) if scored else None
+        w0, c0 = judge_wins(judge_id, prompts, new, base, pairs0)
+        wp, cp = judge_wins(judge_id, prompts, new, prev, pairsp)
         metrics["by_judge"] = {
             "judge_id": judge_id,
             "win_rate_vs_iteration_0": fmean(w0) if w0 else None,
             "win_rate_vs_previous": fmean(wp) if wp else None,
+            "vs_iteration_0": _tally_wins(w0),
+            "vs_previous": _tally_wins(wp),
             "judged": len(w0),
             "unparsed": c0["unparsed"] + cp["unparsed"],
             "inconsistent": c0["inconsistent"] + cp["inconsistent"],
@@ -264,12 +313,20 @@ def evaluate(ctx: JobContext) -> dict[str, Any]:
     with ctx.complete({"loop_id": loop_id, "iteration": n}) as s:
         if human is not None:
             rng = random.Random(ev["seed"] * 1000 + n)
-            chosen = rng.sample(range(len(prompts)), min(human_sample, len(prompts)))
-            pairs = [(prompts[i], new[i], base[i]) for i in sorted(chosen)]
-            created = human.create_items(
-                s, loop_id=loop_id, iteration=n, project_id=project_id, pairs=pairs, seed=ev["seed"]
+            chosen = sorted(rng.sample(range(len(prompts)), min(human_sample, len(prompts))))
+            pairs = [
+                human.EvalPair(prompts[i], new[i], base[i], ids["new"], ids["iteration_0"])
+                for i in chosen
+            ]
+            item_ids = human.create_items(
+                s,
+                project_id=project_id,
+                loop_id=loop_id,
+                iteration=n,
+                pairs=pairs,
+                seed=int(ev["seed"]),
             )
-            metrics["human"] = {"items": created}
+            metrics["human"] = {"item_ids": list(item_ids), "against": "iteration_0"}
         row = s.scalars(
             select(LoopIteration).where(
                 LoopIteration.loop_id == loop_id, LoopIteration.iteration == n

@@ -67,8 +67,8 @@ class StopRules(_Strict):
 
 class EvaluationSpec(_Strict):
     """Each iteration's evaluation: the policies sample on these prompts (default: the first
-    `prompts` of the loop's prompts) and are compared by the reward model, a judge, a gold
-    reward (simulated worlds) and humans on a sample."""
+    `num_prompts` of the loop's prompts or prompt set) and are compared by the reward model,
+    a judge, a gold reward (simulated worlds) and humans on a sample."""
 
     prompts: Annotated[list[Prompt], Field(min_length=1, max_length=MAX_PROMPTS)] | None = None
     num_prompts: int = Field(16, ge=1, le=MAX_PROMPTS)
@@ -94,14 +94,19 @@ class LoopCreate(_Strict):
     update: UpdateSpec
     iterations: int = Field(ge=1, le=MAX_ITERATIONS)
     prompts_per_iteration: int = Field(ge=1, le=MAX_PROMPTS)
-    prompts: Annotated[list[Prompt], Field(min_length=1, max_length=MAX_PROMPTS)]
+    # Exactly one of: the prompts (iteration i takes the next prompts_per_iteration, wrapping
+    # around), or a prompt set of the project (iteration i takes a seeded sample of it).
+    prompts: Annotated[list[Prompt], Field(min_length=1, max_length=MAX_PROMPTS)] | None = None
+    prompt_set_id: Id | None = None
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
     stop: StopRules = Field(default_factory=StopRules)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
 
     @model_validator(mode="after")
     def _enough_prompts(self) -> LoopCreate:
-        if self.prompts_per_iteration > len(self.prompts):
+        if (self.prompts is None) == (self.prompt_set_id is None):
+            raise ValueError("give exactly one of `prompts` and `prompt_set_id`")
+        if self.prompts is not None and self.prompts_per_iteration > len(self.prompts):
             raise ValueError(
                 f"prompts_per_iteration ({self.prompts_per_iteration}) is more than the"
                 f" {len(self.prompts)} prompts given"

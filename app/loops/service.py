@@ -165,6 +165,26 @@ def _sampling(project: Project, body: LoopCreate) -> None:
     backends.validate_params(s.backend, s.backend_params)
 
 
+def _prompt_set(session: Session, principal: Principal, project: Project, body: LoopCreate) -> None:
+    if body.prompt_set_id is None:
+        return
+    from app.prompts.service import get_prompt_set
+
+    try:
+        found = get_prompt_set(session, principal, project.id, body.prompt_set_id, text=False)
+    except NotFound:
+        raise Invalid(
+            f"prompt_set_id: prompt set {body.prompt_set_id} is not in project {project.id}.",
+            field="prompt_set_id",
+        ) from None
+    if body.prompts_per_iteration > found.count:
+        raise Invalid(
+            f"prompts_per_iteration ({body.prompts_per_iteration}) is more than the"
+            f" {found.count} prompts of prompt set {found.id}.",
+            field="prompts_per_iteration",
+        )
+
+
 def create_loop(session: Session, principal: Principal, body: LoopCreate) -> tuple[Loop, Job]:
     """Check everything, then record the loop and start iteration 1's generation."""
     require_role(principal, Role.researcher)
@@ -183,6 +203,7 @@ def create_loop(session: Session, principal: Principal, body: LoopCreate) -> tup
     _run_config(RunKind.reward_model, body.reward_model.config, "reward_model.config")
     _run_config(update, body.update.config, "update.config")
     _sampling(project, body)
+    _prompt_set(session, principal, project, body)
     _evaluation(session, project, body)
     _routing(session, principal, project, body)
     config = body.model_dump(mode="json")
@@ -305,16 +326,21 @@ def cancel_loop(session: Session, principal: Principal, loop_id: int) -> Loop:
 # -- output -----------------------------------------------------------------------------------
 
 
-def _human(session: Session, loop: Loop, it: LoopIteration) -> dict[str, Any] | None:
-    if not (loop.config["evaluation"].get("human_sample") or 0):
-        return None
+def _human(session: Session, it: LoopIteration) -> dict[str, Any] | None:
+    """Humans' win rate of the iteration's policy against iteration 0 on the evaluation items
+    the evaluate step made (app/loops/human_eval.py), as far as they are labelled."""
+    item_ids = ((it.metrics or {}).get("human") or {}).get("item_ids")
     module = human_eval_module()
-    if module is None:
+    if not item_ids or module is None:
         return None
-    result: dict[str, Any] | None = module.win_rate(
-        session, loop_id=loop.id, iteration=it.iteration
-    )
-    return result
+    labelled = None
+    if hasattr(module, "human_evaluation"):  # counts too, where the module offers them
+        labelled = module.human_evaluation(session, list(item_ids)).labelled
+    found = module.human_win_rate(session, list(item_ids))
+    out: dict[str, Any] = {"items": len(item_ids), "labelled": labelled}
+    if found is not None:
+        out |= {"win_rate_vs_iteration_0": found.rate, "low": found.low, "high": found.high}
+    return out
 
 
 def _step_out(row: LoopStep, job: Job | None) -> StepOut:
@@ -376,7 +402,7 @@ def to_out(session: Session, loop: Loop) -> LoopOut:
     out_iterations = []
     for it in iterations:
         metrics = dict(it.metrics) if it.metrics is not None else None
-        human = _human(session, loop, it) if metrics is not None else None
+        human = _human(session, it)
         if metrics is not None and human is not None:
             metrics["by_humans"] = human
         out_iterations.append(

@@ -25,7 +25,7 @@ from app.exports.service import request_snapshot
 from app.generation.schemas import GenerateRequest
 from app.generation.service import request_generation
 from app.jobs import service as jobs
-from app.jobs.models import Job, JobStatus
+from app.jobs.models import Job
 from app.loops.jobs import EVALUATE
 from app.loops.models import Loop, LoopIteration, LoopStep, StepName, StepStatus
 from app.projects.models import Project
@@ -59,6 +59,11 @@ def creator(session: Session, loop: Loop) -> Principal:
     if ROLE_RANK[role] < ROLE_RANK[Role.researcher]:
         raise Forbidden(f"Loop {loop.id}'s creator is no longer a researcher.")
     return Principal(id=user.id, email=user.email, role=role, token="")
+
+
+def prompt_seed(loop_id: int, iteration: int) -> int:
+    """The seed of iteration i's sample of a prompt set (a different sample each iteration)."""
+    return (loop_id * 1009 + iteration) % 2**32
 
 
 def iteration_prompts(config: dict[str, Any], iteration: int) -> list[str]:
@@ -105,18 +110,25 @@ def start(session: Session, loop: Loop, n: int, step: StepName) -> Started:
     it = _iteration(session, loop, n)
     if step is StepName.generate:
         sampling = cfg["sampling"]
+        if cfg.get("prompt_set_id") is not None:
+            source: dict[str, Any] = {
+                "prompt_set_id": cfg["prompt_set_id"],
+                "prompt_sample": cfg["prompts_per_iteration"],
+                "prompt_seed": prompt_seed(loop.id, n),
+            }
+        else:
+            source = {"prompts": iteration_prompts(cfg, n)}
         body = GenerateRequest(
             model_id=it.policy_model_id,
-            prompts=iteration_prompts(cfg, n),
+            **source,
             n=sampling["n"],
             responses_per_item=sampling.get("responses_per_item"),
             sampling=sampling["params"],
             backend=sampling["backend"],
             backend_params=sampling["backend_params"],
         )
-        prompts = body.prompts or []
         job = request_generation(session, creator(session, loop), project.id, body)
-        return Started(StepStatus.running, job.id, {"prompts": len(prompts)})
+        return Started(StepStatus.running, job.id, {"prompts": cfg["prompts_per_iteration"]})
     if step is StepName.route:
         if session.get(ProjectRouting, project.id) is not None:
             job = request_route(session, creator(session, loop), project.id, RouteRequest())
@@ -286,25 +298,22 @@ class LabelCounts:
         }
 
 
+# Judge runs of the project still to finish that cover some of the iteration's items: the
+# route step's own, and any other (a route job the import started, a researcher's run).
+_JUDGES_PENDING = text(
+    """
+    SELECT count(*) FROM judge_runs r JOIN jobs j ON j.id = r.job_id
+    WHERE r.project_id = :pid AND j.status IN ('queued', 'running')
+      AND (jsonb_typeof(r.items) IS DISTINCT FROM 'array' OR EXISTS (
+          SELECT 1 FROM jsonb_array_elements_text(r.items) e
+          WHERE CAST(e AS bigint) = ANY(CAST(:ids AS bigint[]))))
+    """
+)
+
+
 def label_counts(session: Session, loop: Loop, n: int) -> LabelCounts:
-    row = session.execute(
-        _LABEL_COUNTS,
-        {"pid": loop.project_id, "tag": orjson.dumps(item_tag(loop.id, n)).decode()},
-    ).one()
-    judge_jobs = [
-        int(j) for j in _step_links(session, loop, n, StepName.route).get("judge_jobs", [])
-    ]
-    waiting_judges = 0
-    if judge_jobs:
-        waiting_judges = int(
-            session.scalar(
-                select(func.count())
-                .select_from(Job)
-                .where(
-                    Job.id.in_(judge_jobs),
-                    Job.status.in_([JobStatus.queued.value, JobStatus.running.value]),
-                )
-            )
-            or 0
-        )
+    tag = orjson.dumps(item_tag(loop.id, n)).decode()
+    row = session.execute(_LABEL_COUNTS, {"pid": loop.project_id, "tag": tag}).one()
+    ids = iteration_items(session, loop, n)
+    waiting_judges = int(session.scalar(_JUDGES_PENDING, {"pid": loop.project_id, "ids": ids}) or 0)
     return LabelCounts(int(row[0]), int(row[1]), int(row[2]), waiting_judges)

@@ -4,10 +4,11 @@ and a MiniLM sentence embedding of the prompt.
 
 Worker-side only: scikit-learn and sentence-transformers are imported inside the functions
 (the web process never loads them). The model is a scikit-learn pipeline (standardise, then
-L2-regularised logistic regression: a few hundred dual-labelled items call for a small linear
-model rather than trees), validated on a
-stratified hold-out (ROC AUC, Brier score) and then refitted on every labelled item.
-The embedding enters through its first 16 principal components.
+L2-regularised logistic regression whose strength is chosen by cross-validated log-loss: a
+few hundred dual-labelled items call for a small linear model rather than trees; gradient
+boosting did worse on the routing benchmark), validated on a stratified hold-out (ROC AUC,
+Brier score) and then refitted on every labelled item. The embedding enters through its first
+16 principal components.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ BASE_FEATURES = (
     "uncertainty",
     # log(chars of the response the judge chose / chars of the other), 0 without a choice.
     "chosen_log_length_ratio",
-    # The same, when the judge is unsure: length predicts the truth only where the judge
-    # guessed.
+    # That times the uncertainty score: length says whether a judge's answer is right only
+    # where it guessed (where it knows, it is right whatever the lengths).
     "uncertain_chosen_log_length_ratio",
 )
 
@@ -175,6 +176,8 @@ class Fitted:
     # Unanimity of 3 votes separates sure from guessing annotators better than the agreement of
     # 2 (3 votes agree with q^3 + (1-q)^3, whose slope in q is 1.5 times that of 2).
     agreement_votes: int = 2
+    # The features it was fitted on: a model stored before they changed is refitted.
+    base_features: tuple[str, ...] = BASE_FEATURES
 
     def predict_disagreement(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         with _one_thread():
@@ -201,6 +204,7 @@ class Fitted:
                 "agreement": self.agreement,
                 "overlap": self.overlap,
                 "agreement_votes": self.agreement_votes,
+                "base_features": self.base_features,
             },
             buf,
         )
@@ -218,6 +222,7 @@ def loads(blob: bytes, validation: dict[str, float], n_train: int) -> Fitted:
         data["agreement"],
         data["overlap"],
         data.get("agreement_votes", 2),  # models stored before it: two votes
+        tuple(data.get("base_features", ())),
     )
 
 

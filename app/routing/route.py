@@ -246,10 +246,13 @@ def learned_gain(
             else "learned: the dual-labelled items all agree or all disagree"
         ) + "; fell back to uncertainty"
         return None, note, None
+    fitted = None
     if last is not None and last.n_train == n:
         fitted = learned.loads(last.model, last.validation, n)
         model_id = last.id
-    else:
+        if fitted.base_features != learned.BASE_FEATURES:
+            fitted = None  # stored before the features changed: fit again
+    if fitted is None:
         if ctx is not None:
             ctx.heartbeat()
         spec = learned.FeatureSpec(tuple(learned.categories_of(ts.sig.metadata)), params.embedding)

@@ -93,3 +93,67 @@ def test_two_iterations_train_and_evaluate_each_on_their_own(
     listed = researcher.client.get("/api/v1/loops", params={"project_id": pid}).json()
     assert [x["id"] for x in listed["items"]] == [loop_id]
     assert listed["items"][0]["status"] == "succeeded"
+
+
+SAMPLING = {"n": 2, "max_new_tokens": 4, "max_prompts": 3, "prompts_per_batch": 4}
+UPDATES = {
+    "expert_iteration": {
+        "max_steps": 2,
+        "sampling": SAMPLING,
+        "evaluation": {"prompts": 0},
+        "checkpoint_every": 1000,
+        "max_length": 64,
+        "batch_size": 4,
+    },
+    "best_of_n": {"sampling": SAMPLING},
+}
+
+
+@pytest.mark.parametrize("kind", list(UPDATES))
+def test_other_updates_and_a_simulated_judge_of_the_gold_reward(
+    kind: str,
+    admin: Actor,
+    researcher: Actor,
+    project_factory: ProjectFactory,
+    make_user: Callable[..., Actor],
+    tmp_path: Path,
+) -> None:
+    # Words the gold reward (polite_concise) scores, so that it often decides a pair.
+    words = [*vocabulary(), "please thanks"]
+    policy = register(admin, save_tiny_model(tmp_path / "policy", words), "tiny policy")
+    judge = admin.client.post(
+        "/api/v1/judges",
+        json={
+            "name": f"gold judge {kind}",
+            "backend": "simulated",
+            "model": "sim",
+            "params": {"truth": {"metadata_key": "gold_reward"}, "accuracy": 1.0},
+        },
+    )
+    assert judge.status_code == 201, judge.text
+    annotator = make_user("annotator")
+    pid = int(project_factory("pairwise", items=0, members=(annotator,), overlap=1)["id"])
+    body = loop_body(pid, policy, policy, iterations=1)
+    body["update"] = {"kind": kind, "config": UPDATES[kind]}
+    body["evaluation"]["judge_id"] = judge.json()["id"]
+    r = researcher.client.post("/api/v1/loops", json=body)
+    assert r.status_code == 202, r.text
+    out = drive(researcher, annotator, pid, r.json()["id"])
+    assert out["status"] == "succeeded", out
+    it = out["iterations"][0]
+    m = it["metrics"]
+    if kind == "best_of_n":  # no new weights: the policy samples n and keeps the RM's best
+        assert it["new_policy_model_id"] == policy and m["best_of_n"] == 2
+    else:
+        assert it["new_policy_model_id"] != policy
+    by_judge, by_gold = m["by_judge"], m["by_gold_reward"]
+    assert by_judge["judged"] == 3 and by_judge["unparsed"] == 0
+    # A judge that always follows the gold reward agrees with it wherever the gold decides
+    # (a gold tie leaves the simulated judge guessing).
+    for against in ("vs_iteration_0", "vs_previous"):
+        gold, judged = by_gold[against], by_judge[against]
+        assert judged["wins"] >= gold["wins"] and judged["losses"] >= gold["losses"], (
+            judged,
+            gold,
+        )
+        assert sum(judged.values()) == sum(gold.values()) == 3

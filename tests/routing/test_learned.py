@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import pickle
 
 import numpy as np
 import pytest
@@ -52,6 +53,12 @@ def test_the_model_learns_where_the_ai_fails_and_reports_its_validation() -> Non
     assert np.allclose(gain, fitted.predict_gain(x2))
     hard = np.array([m["complexity"] == "hard" for m in s2.metadata])
     assert gain[hard].mean() > 2 * gain[~hard].mean()
+    assert again.base_features == learned.BASE_FEATURES
+    # A model stored before the features changed says so (the route job refits it).
+    data = pickle.loads(fitted.dumps())
+    del data["base_features"], data["agreement_votes"]
+    old = learned.loads(pickle.dumps(data), fitted.validation, fitted.n_train)
+    assert old.base_features != learned.BASE_FEATURES and old.agreement_votes == 2
 
 
 @needs_encoder
