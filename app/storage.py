@@ -38,7 +38,9 @@ JOBS_DIR = "jobs"
 # Folders changed this recently are left alone by cleanup (an attempt may be creating one
 # whose record it has not committed yet).
 CLEANUP_GRACE_SECONDS = 600
-_ATTEMPT_NAME = re.compile(r"^(\d+)-(\d+)$")
+# An attempt folder, or the hidden sibling it is written in before a rename publishes it
+# (`.<key>-<attempt>.partial`, see partial_path): both are garbage once no attempt can publish.
+_ATTEMPT_NAME = re.compile(r"^\.?(\d+)-(\d+)(?:\.partial)?$")
 
 
 def data_dir() -> Path:
@@ -184,11 +186,26 @@ class AttemptFolder:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def discard_other_attempts(area: Area, key: int, keep: int) -> None:
-    """Remove the folders of other attempts for one record (they can no longer publish)."""
+def partial_path(path: Path) -> Path:
+    """Where a folder is written before it is renamed into place (half-written if a worker
+    died): a hidden sibling that cleanup and the next attempt recognise."""
+    return path.parent / f".{path.name}.partial"
+
+
+def discard_attempts(area: Area, key: int, attempts: range) -> None:
+    """Remove the folders of these attempts for one record, whole or half-written."""
     root = data_dir() / area.name
-    for attempt in range(1, keep):
-        shutil.rmtree(root / f"{key}-{attempt}", ignore_errors=True)
+    for attempt in attempts:
+        folder = root / f"{key}-{attempt}"
+        for path in (folder, partial_path(folder)):
+            if path.exists():
+                shutil.rmtree(path, ignore_errors=True)
+                log.info("removed %s", path)
+
+
+def discard_other_attempts(area: Area, key: int, keep: int) -> None:
+    """Remove the folders of earlier attempts for one record (they can no longer publish)."""
+    discard_attempts(area, key, range(1, keep))
 
 
 def work_dir(job_id: int) -> Path:
@@ -279,10 +296,9 @@ def remove_record_folders(area: Area, key: int) -> None:
     root = data_dir() / area.name
     if not root.is_dir():
         return
-    prefix = f"{key}-"
     for entry in root.iterdir():
         m = _ATTEMPT_NAME.match(entry.name)
-        if m and entry.name.startswith(prefix) and int(m[1]) == key:
+        if m and int(m[1]) == key:
             shutil.rmtree(entry, ignore_errors=True)
             log.info("removed %s", entry)
 

@@ -5,7 +5,7 @@ the same library call under a file-backed context, on the same snapshot in the s
 Self-contained: a scratch database on a PostgreSQL server (dropped afterwards), the model and
 snapshot of bench/train.py (a random GPT-2, a planted-preference `preference` snapshot) placed
 under the scratch data directory as a finished export. Alternates the two (and which goes
-first), --repeat times each.
+first), --repeat times each, after --warmup untimed rounds of each.
 Steps/s is optimizer steps over the trainer's own train_runtime; CPU s/step the process's CPU
 time over the loop; wall the whole call (for the platform: snapshot check, loading, training,
 evaluation, artifacts, the registry commit).
@@ -116,6 +116,12 @@ def run(args: argparse.Namespace) -> None:
         f" {torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.1f}"
     )
     results: dict[str, list[dict[str, Any]]] = {"platform": [], "library": []}
+    # An untimed round of each first: the process's first training (lazy imports, torch's op
+    # registration, the allocator growing) would otherwise fall on whichever path goes first.
+    for w in range(args.warmup):
+        platform(export_id, base_id, admin, args)
+        library(model_dir, snap, data / f"warmup-{w}", args)
+        shutil.rmtree(data / f"warmup-{w}", ignore_errors=True)
     for r in range(args.repeat):
         # Alternate which goes first, so that the process's first (cold) run is not always one
         # path's.
@@ -159,6 +165,7 @@ def main() -> None:
     parser.add_argument("--n-embd", type=int, default=128)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds of each path first")
     args = parser.parse_args()
     db = f"tandem_bench_train_{secrets.token_hex(3)}"
     os.environ.update(

@@ -29,6 +29,7 @@ class JudgeContext(TypedDict, total=False):
     item_id: int
     external_id: str | None
     metadata: dict[str, Any]
+    prompt: str  # the item's prompt (a simulated judge's gold reward scores against it)
     span_labels: list[str]  # span kind: the project's labels
     rating_scale: int  # critique kind: ratings run from 1 to this (default 7)
 

@@ -81,16 +81,33 @@ class TruthSource(BaseModel):
     `{"order": [ids or imported positions, best first]}` or `{"scores": {id: number}}` (either
     also serves pairwise); span `{"spans": [{"start", "end", "label"}]}`; critique
     `{"rating": n}`.
+
+    `gold_reward` (a name of app.simulate.rewards, e.g. "on_topic") needs no stored truth: the
+    true order is by that reward's score of each shown response against the prompt
+    (AlpacaFarm's simulated annotators; for pairwise and ranking questions). It judges text
+    nobody labelled, such as a policy's samples in a training run's evaluation.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     file: str | None = None
     metadata_key: str | None = None
+    gold_reward: str | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> TruthSource:
-        if (self.file is None) == (self.metadata_key is None):
-            raise ValueError("give exactly one of truth.file and truth.metadata_key")
+        given = [x for x in (self.file, self.metadata_key, self.gold_reward) if x is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of truth.file, truth.metadata_key, truth.gold_reward"
+            )
+        if self.gold_reward is not None:
+            from app.errors import Invalid
+            from app.simulate.rewards import get_reward
+
+            try:
+                get_reward(self.gold_reward)
+            except Invalid as exc:
+                raise ValueError(exc.message) from None
         return self
 
 
@@ -196,6 +213,12 @@ class SimulatedJudge:
 
     def _truth(self, ctx: Mapping[str, Any], item: str) -> Mapping[str, Any]:
         source = self.params.truth
+        if source.gold_reward is not None:
+            from app.simulate.rewards import get_reward
+
+            reward, prompt = get_reward(source.gold_reward), str(ctx.get("prompt") or "")
+            shown = ctx["responses"]
+            return {"scores": {str(r.get("id")): reward.score(prompt, r["text"]) for r in shown}}
         if self._truths is not None:
             external_id = ctx.get("external_id")
             truth = self._truths.get(str(external_id)) if external_id is not None else None

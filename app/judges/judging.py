@@ -134,6 +134,7 @@ def _questions(
             "item_id": item.id,
             "external_id": item.external_id,
             "metadata": item.metadata,
+            "prompt": item.prompt,
             "span_labels": list(rules.span_labels),
             "rating_scale": DEFAULT_RATING_SCALE,
         }

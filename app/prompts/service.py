@@ -12,7 +12,7 @@ import random
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, undefer
 
 from app.audit.service import record
@@ -121,19 +121,6 @@ def jobs_naming(session: Session, prompt_set_id: int) -> list[int]:
             )
             .order_by(Job.id)
             .limit(10)
-        )
-    )
-
-
-def in_use(session: Session, prompt_set_id: int) -> bool:
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    Job.kind == GENERATION_KIND,
-                    Job.params["prompt_set_id"].as_integer() == prompt_set_id,
-                )
-            )
         )
     )
 

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from app import __version__
+from app.storage import partial_path
 
 RUN_RECORD = "run.json"
 METRICS = "metrics.json"
@@ -61,7 +62,7 @@ def library_versions() -> dict[str, str]:
 class ArtifactWriter:
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = out_dir
-        self.tmp = out_dir.parent / f".{out_dir.name}.partial"
+        self.tmp = partial_path(out_dir)
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
         self.tmp.mkdir(parents=True)

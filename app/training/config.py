@@ -82,6 +82,27 @@ class TrainSettings(_Strict):
     gradient_checkpointing: bool = False
 
 
+class JudgeTemplateSpec(_Strict):
+    id: int | None = None
+    version: int | None = None
+    system: str = ""
+    user: Annotated[str, Field(min_length=1)]
+    inconsistent: str = "drop"
+
+
+class JudgeSpec(_Strict):
+    """A judge as the worker calls it: backend, model, params (app.judges) and the pairwise
+    template, copied when the run starts so that the run records what judged it."""
+
+    id: int | None = None
+    name: str = ""
+    backend: Annotated[str, Field(min_length=1, max_length=64)]
+    model: Annotated[str, Field(max_length=4096)] = ""
+    params: dict[str, JsonValue] = Field(default_factory=dict)
+    template: JudgeTemplateSpec
+    guidelines: str = ""
+
+
 class PolicyEval(_Strict):
     """How a trained policy is compared with its parent on held-out prompts."""
 
@@ -90,6 +111,10 @@ class PolicyEval(_Strict):
     temperature: float = Field(1.0, gt=0, le=5)
     # Scores both policies' samples: win rate against the parent, mean reward of each.
     reward_model: ModelPath | None = None
+    # A judge asks which of the two samples is better, in both orders: the judge's win rate.
+    # Runs name a registered judge (`judge_id`); the job copies it into `judge`.
+    judge_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    judge: JudgeSpec | None = None
 
 
 class Sampling(_Strict):

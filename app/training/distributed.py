@@ -28,6 +28,7 @@ from app.training.config import BestOfNConfig, ExpertIterationConfig, TrainingCo
 from app.training.errors import TrainingInputError
 from app.training.file_context import CANCEL, EVENTS, PARENT_PID_ENV, STATE
 from app.training.launch import ERROR, EXIT_CANCELLED
+from app.training.reporter import REPORT_EVERY_S
 from app.training.session import TrainingResult
 
 CONTROL = "launch"  # under the job's work folder: config, events, state, cancel, log
@@ -48,7 +49,7 @@ def launch_command(
     work_dir: Path,
     *,
     accelerate_config: Path | None = None,
-    report_every_s: float = 2.0,
+    report_every_s: float = REPORT_EVERY_S,
 ) -> list[str]:
     cmd = [sys.executable, "-m", "accelerate.commands.launch"]
     if accelerate_config is not None:
@@ -136,7 +137,7 @@ def run_distributed(
     *,
     num_processes: int,
     accelerate_config: Path | None = None,
-    report_every_s: float = 2.0,
+    report_every_s: float = REPORT_EVERY_S,
     env: dict[str, str] | None = None,
 ) -> TrainingResult:
     """`run_training` over `num_processes` processes; same result, same resume and cancel."""

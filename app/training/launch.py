@@ -25,6 +25,7 @@ from app.errors import DomainError
 from app.jobs.context import JobCancelled
 from app.training.config import parse_config
 from app.training.file_context import FileContext
+from app.training.reporter import REPORT_EVERY_S
 from app.training.run import run_training
 
 EXIT_CANCELLED = 3
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="artifacts folder to create")
     parser.add_argument("--work-dir", type=Path, required=True, help="checkpoints and state")
     parser.add_argument("--control-dir", type=Path, help="events/state/cancel files (work-dir)")
-    parser.add_argument("--report-every", type=float, default=2.0, help="seconds")
+    parser.add_argument("--report-every", type=float, default=REPORT_EVERY_S, help="seconds")
     args = parser.parse_args(argv)
     control = args.control_dir or args.work_dir
     args.work_dir.mkdir(parents=True, exist_ok=True)

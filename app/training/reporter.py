@@ -17,6 +17,12 @@ from typing import Any
 
 from app.jobs.context import JobCancelled, JobContext
 
+# Seconds between progress writes (logged losses, phases and the end are written at once). The
+# claim is renewed by the runner's heartbeat thread, so progress serves the page and the cancel
+# check only; a database write per optimizer step measurably slowed the platform's runs against
+# the library's (bench/train_runs.py) once steps took longer than the old 2 s bound.
+REPORT_EVERY_S = 10.0
+
 # Keys of a trainer's log line that go into the loss curve (and the progress detail).
 CURVE_KEYS = (
     "loss",
@@ -40,7 +46,7 @@ class Reporter:
         self,
         ctx: JobContext,
         *,
-        every_s: float = 2.0,
+        every_s: float = REPORT_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
         is_main: bool = True,
     ) -> None:

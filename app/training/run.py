@@ -19,6 +19,7 @@ from app.training.config import (
     TrainingConfig,
 )
 from app.training.errors import TrainingInputError
+from app.training.reporter import REPORT_EVERY_S
 from app.training.run_types import BackendFactory
 from app.training.session import RunSession, TrainingResult
 from app.training.snapshot import open_snapshot
@@ -31,7 +32,7 @@ def run_training(
     ctx: JobContext,
     *,
     backends: BackendFactory | None = None,
-    report_every_s: float = 2.0,
+    report_every_s: float = REPORT_EVERY_S,
 ) -> TrainingResult:
     """Train (or sample) per `config` from `input_dir` into `out_dir`.
 

@@ -24,7 +24,7 @@ from app.training.checkpoints import resume_checkpoint, resume_step
 from app.training.config import Lora, TrainSettings
 from app.training.errors import TrainingInputError
 from app.training.loading import unwrap_for_saving
-from app.training.reporter import Reporter, curve_point
+from app.training.reporter import REPORT_EVERY_S, Reporter, curve_point
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,9 @@ class RunSession:
     speed: dict[str, float | None] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, ctx: JobContext, out_dir: Path, *, report_every_s: float = 2.0) -> RunSession:
+    def start(
+        cls, ctx: JobContext, out_dir: Path, *, report_every_s: float = REPORT_EVERY_S
+    ) -> RunSession:
         main = is_main_process()
         quiet_progress_bars()
         reporter = Reporter(ctx, every_s=report_every_s, is_main=main)

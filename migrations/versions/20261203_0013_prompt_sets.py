@@ -1,4 +1,5 @@
-"""Prompt sets: named, immutable lists of prompts in a project, for generation.
+"""Prompt sets: named, immutable lists of prompts in a project, for generation; and the run
+whose samples an SFT run trains on (`training_runs.source_run_id`).
 
 Revision ID: 0013
 Revises: 0009
@@ -51,8 +52,22 @@ def upgrade() -> None:
         sa.UniqueConstraint("project_id", "name", name=op.f("uq_prompt_sets_project_id_name")),
     )
     op.create_index("ix_prompt_sets_project_id_id", "prompt_sets", ["project_id", "id"])
+    # Nullable, no default: a catalogue change only, no table rewrite.
+    op.add_column("training_runs", sa.Column("source_run_id", sa.BigInteger(), nullable=True))
+    op.create_foreign_key(
+        op.f("fk_training_runs_source_run_id_training_runs"),
+        "training_runs",
+        "training_runs",
+        ["source_run_id"],
+        ["id"],
+        ondelete="RESTRICT",
+    )
 
 
 def downgrade() -> None:
+    op.drop_constraint(
+        op.f("fk_training_runs_source_run_id_training_runs"), "training_runs", type_="foreignkey"
+    )
+    op.drop_column("training_runs", "source_run_id")
     op.drop_index("ix_prompt_sets_project_id_id", table_name="prompt_sets")
     op.drop_table("prompt_sets")

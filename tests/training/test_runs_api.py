@@ -135,7 +135,8 @@ def test_a_failed_run_registers_nothing_and_leaves_no_artifact(
     assert run["status"] == "failed" and "config.json" in run["error"], run
     assert run["artifact"] is None and run["model_version_id"] is None
     assert counts()["model_versions"] == before
-    assert (set(runs_dir.iterdir()) if runs_dir.exists() else set()) == folders  # nothing new
+    # Nothing new (ids restart per test, so an earlier test's folder of this id may go).
+    assert (set(runs_dir.iterdir()) if runs_dir.exists() else set()) <= folders
 
 
 def _post(actor: Actor, body: dict[str, Any]) -> Any:

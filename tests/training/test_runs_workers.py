@@ -14,6 +14,7 @@ from tests.training.helpers import require_train_extra
 pytestmark = pytest.mark.train
 require_train_extra()
 
+from app.config import get_settings  # noqa: E402
 from tests.helpers import Actor  # noqa: E402
 from tests.jobs.helpers import (  # noqa: E402
     WorkerProcess,
@@ -85,6 +86,12 @@ def test_a_killed_worker_resumes_the_run_from_its_checkpoint_and_a_cancel_stops_
     assert run["metrics"]["steps"] == 60
     assert run["metrics"]["resumed_from_step"] >= checkpoint["step"]  # continued, not restarted
     assert run["model_version_id"] is not None and run["artifact"]["path"].endswith("-2")
+    # Nothing of the killed attempt is left beside the published folder.
+    runs_dir = get_settings().data_dir / "runs"
+    left = sorted(
+        p.name for p in runs_dir.iterdir() if p.name.lstrip(".").startswith(f"{queued['id']}-")
+    )
+    assert left == [f"{queued['id']}-2"], left
     models_before = len(researcher.client.get("/api/v1/models").json()["items"])
 
     # A cancel stops a running run at the end of a step; nothing is registered.

@@ -67,6 +67,7 @@ HEADLINES = (
     ("heldout_reward_margin", "Held-out reward margin"),
     ("heldout_reward_accuracy", "Held-out implicit reward accuracy"),
     ("win_rate_vs_parent", "Win rate against the parent by the reward model"),
+    ("judge_win_rate", "Win rate against the parent by the judge (both orders)"),
     ("kl_to_parent", "KL to the parent"),
     ("mean_length", "Mean response length (tokens)"),
 )

@@ -11,7 +11,6 @@ succeeded: the version row, the run's metrics and artifact path, and `succeeded`
 from __future__ import annotations
 
 import hashlib
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,7 +54,12 @@ def run_training_run(ctx: JobContext) -> dict[str, Any]:
     from app.training.config import parse_config
     from app.training.run import run_training
     from app.training.runs.kinds import PRODUCES, RunKind
-    from app.training.runs.service import build_config, snapshot_record
+    from app.training.runs.service import (
+        build_config,
+        judge_id_of,
+        judge_spec,
+        snapshot_record,
+    )
 
     run_id = int(ctx.params["run_id"])
     with ctx.transaction() as session:
@@ -68,6 +72,10 @@ def run_training_run(ctx: JobContext) -> dict[str, Any]:
         reward = session.get(ModelVersion, run.reward_model_id) if run.reward_model_id else None
         reward_path = model_location(reward) if reward else None
         project_id, created_by, user_config = run.project_id, run.created_by, dict(run.config)
+        judge_id = judge_id_of(user_config)
+        source = session.get(TrainingRun, run.source_run_id) if run.source_run_id else None
+        source_path = source.path if source is not None else None
+        judge = judge_spec(session, judge_id, project_id) if judge_id is not None else None
 
     if export_path is None:
         ctx.progress(0.0, {"phase": "snapshot"})
@@ -81,13 +89,22 @@ def run_training_run(ctx: JobContext) -> dict[str, Any]:
             raise
         export_path = written.path
 
-    config = parse_config(build_config(kind, user_config, base_path, reward_path))
+    config = parse_config(build_config(kind, user_config, base_path, reward_path, judge))
     folder = storage.AttemptFolder(RUNS, run_id, ctx.attempt)
     out = folder.path
     out.parent.mkdir(parents=True, exist_ok=True)
-    result = run_training(
-        config, get_settings().data_dir / export_path, out, ctx, backends=open_backend
-    )
+    # What a killed attempt left (a half-written `.partial` folder): only the attempt holding
+    # the claim can publish, so earlier attempts' folders are garbage from now on.
+    storage.discard_other_attempts(RUNS, run_id, keep=ctx.attempt)
+    try:
+        # SFT on samples reads the source run's artifacts folder (samples.parquet, run.json).
+        input_dir = get_settings().data_dir / (source_path or export_path)
+        result = run_training(config, input_dir, out, ctx, backends=open_backend)
+    except BaseException:
+        # Failed or cancelled: this attempt publishes nothing, so nothing of it stays behind
+        # (a SIGKILL skips this; the next attempt or storage.cleanup removes that folder).
+        storage.discard_attempts(RUNS, run_id, range(1, ctx.attempt + 1))
+        raise
     try:
         storage.fsync_dir(out.parent)
         files = dict(result.files)
@@ -121,7 +138,8 @@ def run_training_run(ctx: JobContext) -> dict[str, Any]:
                 session.flush()
                 row.model_version_id = version.id
     except BaseException:
-        shutil.rmtree(out, ignore_errors=True)  # never a folder that no run publishes
+        # Never a folder that no run publishes.
+        storage.discard_attempts(RUNS, run_id, range(ctx.attempt, ctx.attempt + 1))
         raise
     storage.discard_other_attempts(RUNS, run_id, keep=ctx.attempt)
     return summary

@@ -33,6 +33,11 @@ class TrainingRun(CreatedAt, Base):
     reward_model_id: Mapped[int | None] = mapped_column(
         ForeignKey("model_versions.id", ondelete="RESTRICT")
     )
+    # SFT on samples: the best_of_n or expert_iteration run whose kept samples it trains on
+    # (its artifacts folder is the input; export_id is that run's snapshot).
+    source_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("training_runs.id", ondelete="RESTRICT")
+    )
     # The config as given (model paths come from the registry when the job starts).
     config: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -65,7 +65,8 @@ def _form_context(session: Any, principal: Principal, values: dict[str, Any]) ->
 
 _DEFAULTS: dict[str, Any] = {
     "kind": "reward_model", "project_id": "", "export_id": "", "base_model_id": "",
-    "reward_model_id": "", "config": '{\n  "max_steps": 100\n}', "export": "",
+    "reward_model_id": "", "source_run_id": "", "config": '{\n  "max_steps": 100\n}',
+    "export": "",
 }  # fmt: skip
 
 
@@ -100,7 +101,7 @@ def _json_field(form: FormData, name: str) -> Any:
 
 def _body_from_form(form: FormData) -> dict[str, Any]:
     body: dict[str, Any] = {"kind": _text(form, "kind")}
-    for name in ("project_id", "export_id", "base_model_id", "reward_model_id"):
+    for name in ("project_id", "export_id", "base_model_id", "reward_model_id", "source_run_id"):
         if _text(form, name):
             body[name] = _text(form, name)
     config = _json_field(form, "config")

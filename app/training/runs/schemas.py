@@ -29,6 +29,9 @@ class RunCreate(BaseModel):
     # whose evaluation then reports the win rate against the parent by it).
     base_model_id: Id
     reward_model_id: Id | None = None
+    # SFT on samples (`config.source: "samples"`): a succeeded best_of_n or expert_iteration
+    # run whose kept samples are the targets; instead of project_id / export_id.
+    source_run_id: Id | None = None
     # The kind's config (README "Configs") without model paths: those come from the registry.
     config: JsonObject = Field(default_factory=dict)
 
@@ -66,6 +69,7 @@ class RunOut(BaseModel):
     job_id: int | None
     base_model_id: int
     reward_model_id: int | None
+    source_run_id: int | None
     config: dict[str, Any]
     progress: float
     progress_detail: dict[str, Any] | None

@@ -24,6 +24,8 @@ from app.exports.schemas import ExportOptions, Schema
 from app.exports.service import file_name
 from app.jobs import service as jobs
 from app.jobs.models import Job
+from app.judges import service as judges
+from app.judges.models import Judge
 from app.pagination import Keyset
 from app.projects.models import Project
 from app.projects.service import get_project
@@ -62,10 +64,17 @@ CONFIGS: dict[RunKind, type[BaseModel]] = {
 
 
 def build_config(
-    kind: RunKind, config: dict[str, Any], base_path: str, reward_path: str | None
+    kind: RunKind,
+    config: dict[str, Any],
+    base_path: str,
+    reward_path: str | None,
+    judge: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The library's config for a run: the request's config plus the registry's paths."""
+    """The library's config for a run: the request's config plus the registry's paths (and
+    the judge that `evaluation.judge_id` names, as the job read it)."""
     full = {k: v for k, v in config.items() if k != "kind"}
+    if judge is not None:
+        full["evaluation"] = {**full.get("evaluation", {}), "judge": judge}
     full["kind"] = kind.value
     if kind is RunKind.best_of_n:
         full["policy"] = base_path
@@ -95,17 +104,111 @@ def _check_config(kind: RunKind, config: dict[str, Any]) -> None:
             "config.evaluation.reward_model names a model file; set reward_model_id instead.",
             field="config.evaluation.reward_model",
         )
-    if kind is RunKind.sft and config.get("source", "rewrites") != "rewrites":
+    if isinstance(evaluation, dict) and "judge" in evaluation:
         raise Invalid(
-            "sft runs here train on a critique snapshot's rewrites (source: rewrites); SFT on a"
-            " best_of_n run's samples is not available through the API.",
-            field="config.source",
+            "config.evaluation.judge is filled in from the registered judge: set"
+            " config.evaluation.judge_id instead.",
+            field="config.evaluation.judge",
         )
     try:
         # The kind's own model (not the tagged union), so that errors name `config.<field>`.
         CONFIGS[kind].model_validate(build_config(kind, config, "registry:base", "registry:reward"))
     except ValidationError as err:
         raise ValidationFailed.from_pydantic(err, prefix="config") from None
+
+
+SAMPLE_SOURCES = (RunKind.best_of_n, RunKind.expert_iteration)
+
+
+def _source_run(session: Session, principal: Principal, body: RunCreate) -> TrainingRun | None:
+    """The run whose kept samples an SFT run on samples trains on (checked whole)."""
+    on_samples = body.kind is RunKind.sft and body.config.get("source") == "samples"
+    if not on_samples:
+        if body.source_run_id is not None:
+            raise Invalid(
+                "source_run_id is for sft runs on samples (config.source: samples).",
+                field="source_run_id",
+            )
+        return None
+    if body.source_run_id is None:
+        raise Invalid(
+            "sft on samples trains on a best_of_n or expert_iteration run's kept samples:"
+            " set source_run_id.",
+            field="source_run_id",
+        )
+    if body.project_id is not None or body.export_id is not None:
+        raise Invalid(
+            "sft on samples takes its data from source_run_id; leave out project_id and export_id.",
+            field="source_run_id",
+        )
+    try:
+        source = get_run(session, principal, body.source_run_id)
+    except NotFound:
+        raise Invalid(
+            f"source_run_id: training run {body.source_run_id} does not exist or is not yours"
+            " to see.",
+            field="source_run_id",
+        ) from None
+    if RunKind(source.kind) not in SAMPLE_SOURCES:
+        raise Invalid(
+            f"source_run_id: run {source.id} is a {source.kind} run; samples come from"
+            " best_of_n and expert_iteration runs.",
+            field="source_run_id",
+        )
+    if source.path is None:
+        raise Invalid(
+            f"source_run_id: run {source.id} has not succeeded, so it kept no samples yet.",
+            field="source_run_id",
+        )
+    return source
+
+
+def judge_id_of(config: dict[str, Any]) -> int | None:
+    evaluation = config.get("evaluation")
+    judge_id = evaluation.get("judge_id") if isinstance(evaluation, dict) else None
+    return judge_id if isinstance(judge_id, int) else None
+
+
+def _check_judge(session: Session, principal: Principal, config: dict[str, Any]) -> None:
+    """A judge for the evaluation must exist, be visible to the caller and be enabled."""
+    judge_id = judge_id_of(config)
+    if judge_id is None:
+        return
+    try:
+        judge = judges.get_judge(session, principal, judge_id)
+    except NotFound:
+        raise Invalid(
+            f"config.evaluation.judge_id: judge {judge_id} does not exist.",
+            field="config.evaluation.judge_id",
+        ) from None
+    if not judge.enabled:
+        raise Invalid(
+            f"config.evaluation.judge_id: judge {judge.name!r} is disabled.",
+            field="config.evaluation.judge_id",
+        )
+
+
+def judge_spec(session: Session, judge_id: int, project_id: int) -> dict[str, Any]:
+    """The judge as the worker calls it, with the latest pairwise template (worker side: the
+    request checked access)."""
+    judge = session.get_one(Judge, judge_id)
+    template = judges.resolve_template(session, "pairwise", None)
+    project = session.get_one(Project, project_id)
+    return {
+        "id": judge.id,
+        "name": judge.name,
+        "backend": judge.backend,
+        "model": judge.model,
+        "params": dict(judge.params),
+        "template": {
+            "id": template.id,
+            "version": template.version,
+            "system": template.system,
+            "user": template.user,
+            "inconsistent": template.inconsistent,
+        },
+        "guidelines": project.guidelines or "",
+    }
 
 
 def _model(session: Session, principal: Principal, model_id: int, field: str) -> ModelVersion:
@@ -194,12 +297,19 @@ def _options(body: RunCreate, project: Project) -> ExportOptions:
 def create_run(session: Session, principal: Principal, body: RunCreate) -> tuple[TrainingRun, Job]:
     """Check everything, then record the run (and the export it will snapshot) and its job."""
     require_role(principal, Role.researcher)
-    if (body.project_id is None) == (body.export_id is None):
-        raise Invalid("Give either project_id (a snapshot is made) or export_id, not both.")
     _check_config(body.kind, body.config)
+    source = _source_run(session, principal, body)
+    if source is None and (body.project_id is None) == (body.export_id is None):
+        raise Invalid("Give either project_id (a snapshot is made) or export_id, not both.")
+    _check_judge(session, principal, body.config)
     base, reward = _models(session, principal, body)
     export: Export | None = None
-    if body.export_id is not None:
+    if source is not None:
+        # The samples came from the source run's snapshot: that is this run's data too.
+        project = get_project(session, principal, source.project_id)
+        export = session.get_one(Export, source.export_id)
+        schema = Schema(export.options["schema"])
+    elif body.export_id is not None:
         project, export = _given_snapshot(session, principal, body)
         schema = Schema(export.options["schema"])
     else:
@@ -208,7 +318,7 @@ def create_run(session: Session, principal: Principal, body: RunCreate) -> tuple
         require_role(principal, Role.researcher)
         options = _options(body, project)
         schema = options.row_schema
-    if schema not in ACCEPTS[body.kind]:
+    if source is None and schema not in ACCEPTS[body.kind]:
         names = " or ".join(s.value for s in ACCEPTS[body.kind])
         raise Invalid(
             f"{body.kind.value} trains on a {names} snapshot; this one is {schema.value}.",
@@ -229,6 +339,7 @@ def create_run(session: Session, principal: Principal, body: RunCreate) -> tuple
         export_id=export.id,
         base_model_id=base.id,
         reward_model_id=reward.id if reward else None,
+        source_run_id=source.id if source else None,
         config=body.config,
         created_by=principal.id,
     )
@@ -338,6 +449,7 @@ def to_out(session: Session, run: TrainingRun) -> RunOut:
         job_id=run.job_id,
         base_model_id=run.base_model_id,
         reward_model_id=run.reward_model_id,
+        source_run_id=run.source_run_id,
         config=run.config,
         progress=job.progress if job else (1.0 if run.path else 0.0),
         progress_detail=job.progress_detail if job else None,
