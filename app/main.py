@@ -30,6 +30,7 @@ from app.jobs.pages import router as jobs_pages
 from app.judges.api import router as judges_router
 from app.judges.pages import router as judges_pages
 from app.loops.api import router as loops_router
+from app.loops.demo_pages import router as demo_loop_pages
 from app.loops.pages import router as loops_pages
 from app.openapi import install_openapi
 from app.projects.api import router as projects_router
@@ -39,6 +40,7 @@ from app.prompts.pages import router as prompt_sets_pages
 from app.prompts.readers import MAX_FILE_BYTES
 from app.quality.api import router as quality_router
 from app.quality.pages import router as quality_pages
+from app.registry.api import items_router as item_lineage_router
 from app.registry.api import router as models_router
 from app.registry.pages import router as models_pages
 from app.routing.api import router as routing_router
@@ -83,6 +85,7 @@ def create_app() -> FastAPI:
         loops_router,
         prompt_sets_router,
         models_router,
+        item_lineage_router,
         judges_router,
         quality_router,
         judges_pages,
@@ -101,6 +104,7 @@ def create_app() -> FastAPI:
         items_pages,
         jobs_pages,
         routing_pages,
+        demo_loop_pages,
         prompt_sets_pages,
     ):
         app.include_router(router)

@@ -201,6 +201,9 @@ API: dict[str, Rule] = {
         (401, 401, 403, 403, 403, 403, 201), lambda w: {"name": "m", "path": model_folder()}
     ),
     "GET /api/v1/models/{model_id}": Rule(RESEARCHERS),
+    "GET /api/v1/models/{model_id}/lineage": Rule(RESEARCHERS),
+    "GET /api/v1/models/{model_id}/lineage/labels": Rule(RESEARCHERS),
+    "GET /api/v1/projects/{project_id}/items/{item_id}/lineage": Rule(RESEARCHER_MEMBERS),
     "DELETE /api/v1/models/{model_id}": Rule((401, 401, 403, 403, 403, 403, 204)),
     "POST /api/v1/training-runs": Rule(
         (401, 401, 403, 403, 404, 202, 202),
@@ -380,6 +383,10 @@ PAGES: dict[str, Page] = {
     ),
     "GET /projects/{project_id}/quality": Page((303, 303, 403, 403, 404, 200, 200)),
     "POST /projects/{project_id}/quality/refresh": Page(FORM_RESEARCHER_MEMBERS, form=lambda w: {}),
+    # Not the demo loop project: a member researcher is sent back with the reason (nothing runs).
+    "POST /projects/{project_id}/demo-loop": Page(
+        FORM_RESEARCHER_MEMBERS, form=lambda w: {"seed": "1", "iterations": "2"}
+    ),
     "POST /projects/{project_id}/annotators/{user_id}/lift": Page(
         FORM_RESEARCHER_MEMBERS, form=lambda w: {}
     ),

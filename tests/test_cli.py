@@ -62,11 +62,11 @@ def test_demo_seeds_each_kind_once() -> None:
         members = s.execute(text("SELECT count(*) FROM project_members")).scalar_one()
     assert [tuple(k) for k in kinds] == [
         ("critique", 1),
-        ("pairwise", 2),
+        ("pairwise", 3),
         ("ranking", 1),
         ("span", 1),
     ]
-    assert items == 30 and members == 10
+    assert items == 30 and members == 11  # the closed-loop demo's project: its owner
 
 
 def test_demo_routes_its_routed_project_through_the_simulated_judge() -> None:

@@ -299,10 +299,16 @@ class VoteFilter:
     # Pairwise: read each vote's verdict on this aspect as `preferred` (votes without it are out).
     aspect: str | None = None
     gold: bool | None = None  # True: gold items only; False: no gold items; None: all
+    # Evaluation items (metadata key EVAL_KEY, app/loops/human_eval.py): True only them,
+    # False none of them, None all.
+    eval_items: bool | None = None
     item_metadata: Mapping[str, Any] = field(default_factory=dict)  # JSON containment
 
 
 ALL_VOTES = VoteFilter()
+# Items whose metadata holds this key compare two policies for a loop's evaluation: labels on
+# them measure a policy and must not train the next one (exports leave them out by default).
+EVAL_KEY = "tandem_eval"
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,6 +360,9 @@ def _item_conditions(f: VoteFilter, params: dict[str, Any]) -> str:
     items: list[str] = []
     if f.gold is not None:
         items.append("i.is_gold" if f.gold else "NOT i.is_gold")
+    if f.eval_items is not None:
+        has_key = f"jsonb_exists(i.metadata, '{EVAL_KEY}')"
+        items.append(has_key if f.eval_items else f"NOT {has_key}")
     if f.item_metadata:
         items.append("i.metadata @> CAST(:meta AS jsonb)")
         params["meta"] = orjson.dumps(f.item_metadata).decode()

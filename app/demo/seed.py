@@ -32,6 +32,12 @@ ANNOTATOR_EMAIL = "annotator@demo.tandem"
 DEMO_JUDGE = "demo-simulated-judge"
 DEMO_POLICY = "Demo: uncertainty, half the items to people"
 ROUTED_PROJECT = "Demo: routed pairwise"
+# Where `tandem demo loop` (and its button on this project's page) runs the closed loop.
+LOOP_PROJECT = "Demo: closed loop"
+LOOP_GUIDELINES = (
+    "# Closed-loop demo\n\nPick the better answer. The simulated annotators of the demo follow"
+    " a hidden gold reward (polite, concise answers); the policy learns it only through labels."
+)
 
 _QA = [
     (
@@ -129,7 +135,22 @@ def seed_demo(session: Session, data_dir: Path) -> dict[str, str]:
         add_member(session, principal, project.id, users[ANNOTATOR_EMAIL].id)
         import_rows(session, project, _rows(kind))
     _seed_routing(session, principal, users[ANNOTATOR_EMAIL].id)
+    loop_project(session, principal)
     return creds
+
+
+def loop_project(session: Session, principal: Principal) -> Project:
+    """The closed-loop demo's project (empty until a demo loop generates into it)."""
+    project = session.scalars(select(Project).where(Project.name == LOOP_PROJECT)).first()
+    if project is None:
+        project = create_project(
+            session,
+            principal,
+            ProjectCreate(
+                name=LOOP_PROJECT, kind=TaskKind.pairwise, overlap=1, guidelines=LOOP_GUIDELINES
+            ),
+        )
+    return project
 
 
 def _seed_routing(session: Session, principal: Principal, annotator_id: int) -> None:

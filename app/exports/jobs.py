@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 # Snapshot folders: data_dir/exports/<export id>-<attempt>/, published through exports.path.
 FILES = storage.area("exports", Export)
 PROGRESS_EVERY_S = 2.0
+# The annotation ids of every vote that made a row, ascending, one per line.
+LABELS = "annotation_ids.txt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,10 @@ def write_snapshot(ctx: JobContext, export_id: int) -> Written:
         data = folder.record(f)
         assert run.outcome is not None
         manifest = make_manifest(export_id, options, run.outcome, file_name, data)
+        ids = sorted(set(run.outcome.stats.label_ids))
+        labels = folder.write(LABELS, "".join(f"{i}\n" for i in ids).encode())
+        # Lineage reads this file: the exact annotations behind the snapshot's rows.
+        manifest["labels"] = {"file": LABELS, "count": len(ids), "sha256": labels.sha256}
         folder.write(MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
         folder.write(CARD, card.render(manifest).encode())
         return Written(folder, folder.seal(), manifest, data, run.outcome.stats.rows)

@@ -47,14 +47,14 @@ PAGE_SIZE = 20
 ADVANCED = (
     "style", "pairs", "aggregate", "aspect", "rating_threshold", "span_threshold",
     "annotator_ids", "judge_ids", "created_after", "created_before", "max_annotation_id",
-    "metadata",
+    "metadata", "eval_items",
 )  # fmt: skip
 # The form's fields, by the API's query parameter names; list-valued ones are split on commas
 # (ids) or lines (metadata key=value) before ExportQuery sees them, as the query string would.
 FIELDS = (
     "schema", "format", "style", "pairs", "aggregate", "aspect", "rating_threshold",
     "span_threshold", "source", "min_agreement", "min_votes", "gold", "annotator_ids",
-    "judge_ids", "created_after", "created_before", "max_annotation_id", "metadata",
+    "judge_ids", "created_after", "created_before", "max_annotation_id", "metadata", "eval_items",
 )  # fmt: skip
 DEFAULTS: dict[str, Any] = ExportOptions().stored()
 NOTICES = {
@@ -182,6 +182,7 @@ def _page(
                 "aggregate": [a.value for a in Aggregate],
                 "source": [s.value for s in Source],
                 "gold": [g.value for g in Gold],
+                "eval_items": [g.value for g in Gold],
             },
             "only_for": {k: ", ".join(s.value for s in v) for k, v in ONLY_FOR.items()},
             "preview": preview,

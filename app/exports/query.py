@@ -68,6 +68,9 @@ def open_snapshot(engine: Engine, project_id: int) -> Iterator[tuple[Connection,
             yield conn, Snapshot(row.taken_at, row.pg_snapshot, rules, row.project_name, row.top)
 
 
+_CHOICE = {Gold.exclude: False, Gold.include: None, Gold.only: True}
+
+
 def vote_filter(options: ExportOptions) -> VoteFilter:
     """The votes and items an export's options select."""
     return VoteFilter(
@@ -78,7 +81,8 @@ def vote_filter(options: ExportOptions) -> VoteFilter:
         created_before=options.created_before,
         max_annotation_id=options.max_annotation_id,
         aspect=options.aspect,
-        gold={Gold.exclude: False, Gold.include: None, Gold.only: True}[options.gold],
+        gold=_CHOICE[options.gold],
+        eval_items=_CHOICE[options.eval_items],
         item_metadata=options.metadata,
     )
 

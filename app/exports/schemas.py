@@ -129,6 +129,9 @@ class _Options(BaseModel):
     min_agreement: Annotated[FiniteFloat, Field(ge=0, le=1)] = 0.0
     min_votes: Annotated[int, Field(ge=1, le=10_000)] = 1
     gold: Gold = Gold.exclude
+    # Items that compare two policies (a loop's human evaluation): their labels measure a
+    # policy and never train one, so they are left out unless asked for.
+    eval_items: Gold = Gold.exclude
     annotator_ids: Ids = Field(default_factory=list)
     judge_ids: Ids = Field(default_factory=list)
     created_after: IsoTime | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,9 @@ class Stats:
     annotators: set[int | None] = field(default_factory=set)
     judges: set[int] = field(default_factory=set)
     highest_annotation_id: int | None = None
+    # Every vote that made a row (8 bytes each): a snapshot writes them down, so that lineage
+    # can name exactly the labels a model was trained on.
+    label_ids: array[int] = field(default_factory=lambda: array("q"))
     first_vote_at: str | None = None
     last_vote_at: str | None = None
     agreement_sum: float = 0.0
@@ -66,6 +70,7 @@ class Stats:
         if not used:
             return
         self.votes += len(used)
+        self.label_ids.extend(v.annotation_id for v in used)
         ai = [v.source for v in used].count(AnnotationSource.ai)
         if ai:
             self.votes_by_source["ai"] += ai

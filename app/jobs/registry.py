@@ -25,6 +25,7 @@ DOMAIN_JOB_MODULES = (
     "app.generation.jobs",
     "app.routing.jobs",
     "app.loops.jobs",
+    "app.loops.demo_job",
 )
 
 _specs: dict[str, JobSpec] = {}

@@ -18,6 +18,7 @@ from app.auth.models import InvitedRole, Role
 from app.auth.schemas import Email
 from app.auth.service import Principal, require_role
 from app.config import get_settings
+from app.demo.seed import LOOP_PROJECT
 from app.errors import DomainError, Invalid, NotFound
 from app.items import importer
 from app.jobs import service as jobs
@@ -233,6 +234,10 @@ async def edit_project(
 
 NOTICES = {
     "created": "Project created. Upload items and add members to get started.",
+    "demo_loop": (
+        "The closed-loop demo is queued: a worker runs it (see Background jobs), and its loop"
+        " appears under Loops once it starts."
+    ),
     "saved": "Settings saved.",
     "imported": "Items imported.",
     "queued": "The file is large: it is being imported in the background (see Background jobs).",
@@ -276,6 +281,8 @@ def _project_page(
         "members": [],
         "invitations": [],
         "jobs": [],
+        # The closed-loop demo's button shows on its project (app/loops/demo_pages.py).
+        "demo_loop": is_researcher and project.name == LOOP_PROJECT,
     }
     if is_researcher:
         annotators = progress.annotator_progress(

@@ -9,12 +9,13 @@ from app.auth.deps import DbSession
 from app.auth.models import Role
 from app.auth.service import require_role
 from app.pagination import MAX_LIMIT, Keyset
-from app.registry import service
+from app.registry import lineage, service
 from app.training.runs.charts import loss_chart, scalar_metrics, show
 from app.validation import PathId
 from app.web.deps import PageRoute, PageUser
 from app.web.templating import render
 
+LABELS_SHOWN = 20
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
@@ -30,7 +31,8 @@ def models_page(request: Request, principal: PageUser, session: DbSession) -> Re
 def model_page(
     model_id: PathId, request: Request, principal: PageUser, session: DbSession
 ) -> Response:
-    model = service.to_out(session, service.get_version(session, principal, model_id))
+    version = service.get_version(session, principal, model_id)
+    model = service.to_out(session, version)
     curve = (model.metrics or {}).get("loss_curve") or []
     return render(
         request,
@@ -39,6 +41,8 @@ def model_page(
             "model": model,
             "numbers": {k: show(v) for k, v in scalar_metrics(model.metrics).items()},
             "chart": loss_chart([(model.name, curve)], f"model-{model.id}") if curve else None,
+            "trained": lineage.model_lineage(session, principal, version),
+            "labels": lineage.label_page(session, principal, version, Keyset(LABELS_SHOWN, None)),
         },
         principal=principal,
     )

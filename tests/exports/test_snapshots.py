@@ -81,10 +81,14 @@ def test_snapshot_writes_data_manifest_and_card(researcher: Actor, project: dict
     folder = get_settings().data_dir / "exports" / f"{done['id']}-1"
     assert sorted(p.name for p in folder.iterdir()) == [
         "README.md",
+        "annotation_ids.txt",
         "manifest.json",
         "preference.jsonl",
     ]
     assert json.loads((folder / "manifest.json").read_text()) == manifest
+    # The labels file: exactly the votes behind the rows (the tied items' votes made none).
+    listed_ids = [int(x) for x in (folder / "annotation_ids.txt").read_text().split()]
+    assert listed_ids == sorted(ids) and manifest["labels"]["count"] == len(ids) == 6
 
     listed = researcher.client.get(f"/api/v1/projects/{pid}/exports")
     assert [e["id"] for e in listed.json()["items"]] == [done["id"]]
