@@ -142,6 +142,12 @@ def demo_loop(
     warmup_examples: int = typer.Option(
         400, min=8, max=100_000, help="Templated answers the tiny policy is warmed up on."
     ),
+    update_epochs: float = typer.Option(
+        2.0, min=0.1, max=100, help="Expert iteration's fine-tuning epochs."
+    ),
+    update_lr: float = typer.Option(
+        1e-3, min=1e-6, max=1.0, help="Expert iteration's learning rate."
+    ),
     url: str = typer.Option(
         "", help="A running Tandem server for the annotators (default: one started here)."
     ),
@@ -168,6 +174,8 @@ def demo_loop(
         max_new_tokens=max_new_tokens,
         samples_per_prompt=samples_per_prompt,
         warmup_examples=warmup_examples,
+        epochs=update_epochs,
+        learning_rate=update_lr,
     )
     result = run_demo(settings, url=url or None, out=typer.echo)
     if json_out:

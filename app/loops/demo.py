@@ -42,7 +42,7 @@ from app.simulate.gold_eval import wilson
 
 log = logging.getLogger(__name__)
 
-POLICY_NAME = "Demo: tiny policy (seed {seed})"
+POLICY_NAME = "Demo: tiny policy v2 (seed {seed})"
 ANNOTATOR_PREFIX = "demo-loop"
 TOKEN_TTL_S = 6 * 3600
 
@@ -200,7 +200,7 @@ def _policy(session: Session, admin: Any, data_dir: Path, settings: DemoSettings
     from app.registry.service import register_base
     from app.simulate.tiny_policy import build_tiny_policy
 
-    folder = (data_dir / "demo" / f"tiny-policy-seed-{settings.seed}").resolve()
+    folder = (data_dir / "demo" / f"tiny-policy-v2-seed-{settings.seed}").resolve()
     name = POLICY_NAME.format(seed=settings.seed)
     found = session.scalars(
         select(ModelVersion).where(
@@ -226,6 +226,15 @@ def prepare(session: Session, data_dir: Path, settings: DemoSettings) -> Prepare
     user = session.scalars(select(User).where(User.email == ADMIN_EMAIL)).one()
     admin = Principal(id=user.id, email=user.email, role=Role.admin, token="")
     project = loop_project(session, admin)
+    if project.overlap != settings.annotators:
+        # Every annotator labels every item (the export takes the majority): the labels are then
+        # the same whichever annotator thread is served first, so a seed repeats.
+        from app.projects.schemas import ProjectPatch
+        from app.projects.service import update_project
+
+        project = update_project(
+            session, admin, project.id, ProjectPatch(overlap=settings.annotators)
+        )
     policy_id = _policy(session, admin, data_dir, settings)
     enlisted = enlist(session, project.id, settings.annotators, ANNOTATOR_PREFIX, TOKEN_TTL_S)
     return Prepared(project.id, policy_id, admin.id, [e.token for e in enlisted])

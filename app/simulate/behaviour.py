@@ -233,9 +233,11 @@ class Panel:
             return list(shown) if config.position_bias >= 0.5 else list(reversed(shown))
         if u < positional + lengthwise:
             sign = -1 if config.length_bias >= 0.5 else 1
-            ties = {rid: draws.uniform() for rid in shown}  # equal lengths: random order
+            ties = {rid: draws.uniform() for rid in facts.order}  # equal lengths: random order
             return sorted(shown, key=lambda rid: (sign * facts.lengths[rid], ties[rid]))
-        return draws.shuffled(list(shown))
+        # A random order drawn from the true order, not the shown one: the server shuffles each
+        # assignment, and the answer must not depend on that shuffle (only a position bias may).
+        return draws.shuffled(list(facts.order))
 
     def _expectations(
         self, s: float, shown: Sequence[int], facts: Knowledge

@@ -82,7 +82,10 @@ class RewardOracle:
         prompt = str(item.get("prompt", ""))
         shown = _shown(item)
         scores = {rid: self.reward.score(prompt, text) for rid, text in shown}
-        order = sorted(scores, key=lambda rid: -scores[rid])
+        texts = dict(shown)
+        # Equal scores are ordered by text, not by the shown (shuffled) order: the truth, and so
+        # an annotator's answer, must not depend on the display shuffle.
+        order = sorted(scores, key=lambda rid: (-scores[rid], texts[rid]))
         ranked = [scores[rid] for rid in order]
         gap = (ranked[0] - ranked[-1]) / (len(ranked) - 1) if len(ranked) > 1 else 0.0
         difficulty = math.exp(-gap / self.margin_scale)

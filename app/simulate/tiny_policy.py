@@ -29,8 +29,13 @@ from app.simulate.texts import (
     response_text,
 )
 
+# An assistant turn ends with the EOS token, as chat templates end a turn with their end-of-turn
+# token: TRL adds no EOS to conversational SFT targets, so without it expert iteration would
+# train the policy to end answers with a newline, never to stop (and every sample ran to
+# max_new_tokens, past the gold reward's length target, whatever the reward model preferred).
 CHAT_TEMPLATE = (
-    "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}"
+    "{{ eos_token if m['role'] == 'assistant' else '' }}\n{% endfor %}"
     "{% if add_generation_prompt %}assistant: {% endif %}"
 )
 # Words the gold rewards look for that the templates rarely use: the policy can say them.

@@ -210,3 +210,33 @@ def test_the_reward_oracle_orders_shown_responses_by_the_reward() -> None:
     assert facts is not None and facts.order == [3, 7]
     assert 0 < facts.difficulty < 0.1
     assert facts.lengths == {7: 20, 3: 63}
+
+
+def test_an_answer_does_not_depend_on_the_shown_order_or_the_item_id() -> None:
+    """The server shuffles each assignment and ids differ between databases: an annotator's
+    choice on an item (the demo loop's labels) must not follow either, only (seed, annotator,
+    item content)."""
+    from app.simulate.runner import item_key
+
+    oracle = RewardOracle(get_reward("polite_concise"))
+    # Two close answers, so that the annotators often guess rather than know.
+    # Two answers the gold reward scores alike (a tie broken by the display order would flip).
+    texts = ["Sure, here is the plan, thank you.", "Here is the plan, sure, thank you."]
+    panel = Panel.calibrate(AnnotatorConfig(accuracy=0.6, seed=5), oracle.facts(), 3)
+    guessed = 0
+    for n in range(60):
+        prompt = f"Question {n}?"
+        forward = {"id": 10 + n, "prompt": prompt, "responses": [
+            {"id": 1, "text": texts[0]}, {"id": 2, "text": texts[1]}]}  # fmt: skip
+        backward = {"id": 900 + n, "prompt": prompt, "responses": [
+            {"id": 2, "text": texts[1]}, {"id": 1, "text": texts[0]}]}  # fmt: skip
+        assert item_key(forward) == item_key(backward) != item_key({**forward, "prompt": "x"})
+        for annotator in range(3):
+            a, b = oracle.know(forward), oracle.know(backward)
+            assert a is not None and b is not None
+            first = panel.decide(annotator, item_key(forward), [1, 2], a)
+            second = panel.decide(annotator, item_key(backward), [2, 1], b)
+            assert first.order == second.order
+            guessed += not first.sure
+    assert guessed > 20  # the guesses were compared too, not only sure answers
+    assert item_key({"external_id": "w-1", "prompt": "p", "responses": []}) == "w-1"
