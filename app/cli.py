@@ -129,7 +129,7 @@ def demo_loop(
     seed: int = typer.Option(0, help="Seeds the policy, the prompts, the annotators, sampling."),
     iterations: int = typer.Option(2, min=1, max=10),
     prompts: int = typer.Option(96, min=2, max=10_000, help="New prompts per iteration."),
-    eval_prompts: int = typer.Option(64, min=1, max=10_000),
+    eval_prompts: int = typer.Option(128, min=1, max=10_000),
     reward: str = typer.Option("polite_concise", help="The hidden gold reward."),
     annotators: int = typer.Option(3, min=1, max=50),
     accuracy: float = typer.Option(

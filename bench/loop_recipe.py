@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--prompts", type=int, default=96, help="new prompts per iteration")
-    parser.add_argument("--eval-prompts", type=int, default=64)
+    parser.add_argument("--eval-prompts", type=int, default=128)
     parser.add_argument("--n", type=int, default=4, help="expert iteration samples per prompt")
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--lr", type=float, default=1e-3)
