@@ -146,7 +146,7 @@ def demo_loop(
         2.0, min=0.1, max=100, help="Expert iteration's fine-tuning epochs."
     ),
     update_lr: float = typer.Option(
-        1e-3, min=1e-6, max=1.0, help="Expert iteration's learning rate."
+        3e-3, min=1e-6, max=1.0, help="Expert iteration's learning rate."
     ),
     url: str = typer.Option(
         "", help="A running Tandem server for the annotators (default: one started here)."

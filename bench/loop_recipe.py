@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--eval-prompts", type=int, default=128)
     parser.add_argument("--n", type=int, default=4, help="expert iteration samples per prompt")
     parser.add_argument("--max-new-tokens", type=int, default=48)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--epochs", type=float, default=2)
     parser.add_argument("--reward", default="polite_concise")
     parser.add_argument("--accuracy", type=float, default=0.95)
