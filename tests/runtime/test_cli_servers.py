@@ -116,8 +116,8 @@ def test_tandem_up_writes_a_private_runtime_file_naming_its_servers(up: Up) -> N
     assert names == ["PostgreSQL", "Valkey"]
     with psycopg.connect(str(doc["database_url"]).replace("+psycopg", "")) as conn:
         assert conn.execute("SELECT count(*) FROM projects").fetchone() == (
-            5,
-        )  # the demo: a project of each kind and a routed one
+            6,
+        )  # the demo: a project of each kind, a routed one and the closed loop's
 
 
 def test_database_commands_find_the_embedded_postgres(up: Up, tmp_path: Path) -> None:
