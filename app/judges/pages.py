@@ -28,6 +28,7 @@ from app.projects import service as projects
 from app.validation import PathId
 from app.web.deps import FormUser, PageRoute, PageUser
 from app.web.flash import read_flash, redirect_with_error
+from app.web.forms import text
 from app.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -45,11 +46,6 @@ EXAMPLE_PARAMS = {
 }
 
 
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
 def _checkbox(form: FormData, name: str) -> bool:
     value = form.get(name)
     if value not in (None, "on"):
@@ -59,20 +55,20 @@ def _checkbox(form: FormData, name: str) -> bool:
 
 def _body(form: FormData, *, create: bool) -> dict[str, Any]:
     """The form as the JSON body the API takes; a params field that is not JSON is a ValueError."""
-    raw = _text(form, "params") or "{}"
+    raw = text(form, "params") or "{}"
     try:
         params = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ValueError(f"Parameters are not JSON: {exc.msg} (line {exc.lineno}).") from None
     body: dict[str, Any] = {
-        "name": _text(form, "name"),
-        "model": _text(form, "model"),
+        "name": text(form, "name"),
+        "model": text(form, "model"),
         "params": params,
-        "costs": {k: _text(form, k) or "0" for k in ("per_call", "per_1k_input", "per_1k_output")},
+        "costs": {k: text(form, k) or "0" for k in ("per_call", "per_1k_input", "per_1k_output")},
         "enabled": _checkbox(form, "enabled"),
     }
     if create:
-        body["backend"] = _text(form, "backend")
+        body["backend"] = text(form, "backend")
     return body
 
 
@@ -132,9 +128,9 @@ async def create_judge(request: Request, principal: FormUser, session: DbSession
     except (ValueError, DomainError) as exc:  # ValidationError is a ValueError
         session.rollback()
         values = {
-            "name": _text(form, "name"), "backend": _text(form, "backend"),
-            "model": _text(form, "model"), "params": _text(form, "params"),
-            "costs": {k: _text(form, k) for k in ("per_call", "per_1k_input", "per_1k_output")},
+            "name": text(form, "name"), "backend": text(form, "backend"),
+            "model": text(form, "model"), "params": text(form, "params"),
+            "costs": {k: text(form, k) for k in ("per_call", "per_1k_input", "per_1k_output")},
             "enabled": form.get("enabled") == "on",
         }  # fmt: skip
         return redirect_with_error("/admin/judges", {"form": _message(exc)}, values)
@@ -205,13 +201,13 @@ async def edit_judge(
         session.rollback()
         if isinstance(exc, DomainError) and exc.status_code == 404:
             raise
-        values = {"params": _text(form, "params"), "name": _text(form, "name")}
+        values = {"params": text(form, "params"), "name": text(form, "name")}
         return redirect_with_error(f"/admin/judges/{judge_id}", {"form": _message(exc)}, values)
     return RedirectResponse(f"/admin/judges/{judge_id}?notice=saved", status_code=303)
 
 
 def _form_id(form: FormData, name: str) -> int:
-    value = _text(form, name)
+    value = text(form, name)
     if not (value.isascii() and value.isdigit()) or not 1 <= int(value) < 2**63:
         raise ValueError(f"Choose a {name.replace('_', ' ')}.")
     return int(value)
@@ -225,7 +221,7 @@ async def start_run(
     form = await request.form()
     try:
         project_id = _form_id(form, "project_id")
-        items = _text(form, "items") or "unjudged"
+        items = text(form, "items") or "unjudged"
         if items not in ("unjudged", "all"):
             raise ValueError("Items must be 'unjudged' or 'all'.")
         body = JudgeRunCreate(judge_id=judge_id, items=items)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
@@ -27,6 +26,7 @@ from app.registry import service as registry
 from app.validation import BIGINT_MAX, PathId
 from app.web.deps import FormUser, PageRoute, PageUser
 from app.web.flash import read_flash, redirect_with_error
+from app.web.forms import json_field, text, validation_message
 from app.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -88,23 +88,8 @@ def new_loop_form(
     return render(request, "loop_new.html", context, principal=principal)
 
 
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _json_field(form: FormData, name: str, label: str) -> Any:
-    raw = _text(form, name)
-    if not raw:
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise Invalid(f"{label} is not valid JSON: {exc}.") from None
-
-
 def _number(form: FormData, name: str, label: str) -> float | None:
-    raw = _text(form, name)
+    raw = text(form, name)
     if not raw:
         return None
     try:
@@ -116,56 +101,49 @@ def _number(form: FormData, name: str, label: str) -> float | None:
 def body_from_form(form: FormData) -> dict[str, Any]:
     """The API's body from the start form's fields (the same validation follows)."""
     body: dict[str, Any] = {
-        "project_id": _text(form, "project_id") or None,
-        "policy_model_id": _text(form, "policy_model_id") or None,
+        "project_id": text(form, "project_id") or None,
+        "policy_model_id": text(form, "policy_model_id") or None,
         "reward_model": {
-            "base_model_id": _text(form, "rm_base_model_id") or None,
-            "config": _json_field(form, "rm_config", "Reward model config") or {},
+            "base_model_id": text(form, "rm_base_model_id") or None,
+            "config": json_field(form, "rm_config", "Reward model config") or {},
         },
         "update": {
-            "kind": _text(form, "update_kind"),
-            "config": _json_field(form, "update_config", "Update config") or {},
+            "kind": text(form, "update_kind"),
+            "config": json_field(form, "update_config", "Update config") or {},
         },
-        "iterations": _text(form, "iterations") or None,
-        "prompts_per_iteration": _text(form, "prompts_per_iteration") or None,
+        "iterations": text(form, "iterations") or None,
+        "prompts_per_iteration": text(form, "prompts_per_iteration") or None,
     }
-    prompts = [line.strip() for line in _text(form, "prompts").splitlines() if line.strip()]
-    if prompts or not _text(form, "prompt_set_id"):
+    prompts = [line.strip() for line in text(form, "prompts").splitlines() if line.strip()]
+    if prompts or not text(form, "prompt_set_id"):
         body["prompts"] = prompts
-    if _text(form, "prompt_set_id"):
-        body["prompt_set_id"] = _text(form, "prompt_set_id")
-    if _text(form, "name"):
-        body["name"] = _text(form, "name")
-    sampling = _json_field(form, "sampling", "Sampling")
+    if text(form, "prompt_set_id"):
+        body["prompt_set_id"] = text(form, "prompt_set_id")
+    if text(form, "name"):
+        body["name"] = text(form, "name")
+    sampling = json_field(form, "sampling", "Sampling")
     if sampling is not None:
         body["sampling"] = sampling
-    evaluation = _json_field(form, "evaluation", "Evaluation")
+    evaluation = json_field(form, "evaluation", "Evaluation")
     if evaluation is not None:
         body["evaluation"] = evaluation
-    stop: dict[str, Any] = {"at_deadline": _text(form, "at_deadline") or "proceed"}
+    stop: dict[str, Any] = {"at_deadline": text(form, "at_deadline") or "proceed"}
     hours = _number(form, "deadline_hours", "The label deadline")
     if hours is not None:
         stop["label_deadline_seconds"] = max(1, round(hours * 3600))
-    if _text(form, "min_labels"):
-        stop["min_labels"] = _text(form, "min_labels")
+    if text(form, "min_labels"):
+        stop["min_labels"] = text(form, "min_labels")
     body["stop"] = stop
     return body
-
-
-def _message(err: ValidationError) -> str:
-    first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    msg = first["msg"].removeprefix("Value error, ")
-    return f"{where}: {msg}." if where else f"{msg}."
 
 
 @router.post("/loops/new")
 async def create_loop(request: Request, principal: FormUser, session: DbSession) -> Response:
     require_role(principal, Role.researcher)
     form = await request.form()
-    values = {**_DEFAULTS, **{k: _text(form, k) for k in _DEFAULTS}}
+    values = {**_DEFAULTS, **{k: text(form, k) for k in _DEFAULTS}}
     values["prompts"] = "\n".join(
-        line.strip() for line in _text(form, "prompts").splitlines() if line.strip()
+        line.strip() for line in text(form, "prompts").splitlines() if line.strip()
     )
     try:
         body = LoopCreate.model_validate(body_from_form(form))
@@ -174,7 +152,7 @@ async def create_loop(request: Request, principal: FormUser, session: DbSession)
         if isinstance(exc, DomainError) and exc.status_code not in (403, 409, 422):
             raise
         session.rollback()
-        error = _message(exc) if isinstance(exc, ValidationError) else exc.message
+        error = validation_message(exc) if isinstance(exc, ValidationError) else exc.message
         return redirect_with_error("/loops/new", {"form": error}, values)
     return RedirectResponse(f"/loops/{loop.id}", status_code=303)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
@@ -16,7 +15,7 @@ from starlette.datastructures import FormData
 from app.auth.deps import DbSession
 from app.auth.models import Role
 from app.auth.service import Principal, require_role
-from app.errors import DomainError, Invalid
+from app.errors import DomainError
 from app.pagination import MAX_LIMIT, Keyset
 from app.projects.service import list_projects
 from app.registry import service as registry
@@ -27,6 +26,7 @@ from app.training.runs.schemas import RunCreate, RunOut
 from app.validation import PathId
 from app.web.deps import FormUser, PageRoute, PageUser
 from app.web.flash import read_flash, redirect_with_error
+from app.web.forms import json_field, text, validation_message
 from app.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -84,45 +84,24 @@ def new_run_form(
     return render(request, "training_new.html", context, principal=principal)
 
 
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _json_field(form: FormData, name: str) -> Any:
-    raw = _text(form, name)
-    if not raw:
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise Invalid(f"{name} is not valid JSON: {exc}.") from None
-
-
 def _body_from_form(form: FormData) -> dict[str, Any]:
-    body: dict[str, Any] = {"kind": _text(form, "kind")}
+    body: dict[str, Any] = {"kind": text(form, "kind")}
     for name in ("project_id", "export_id", "base_model_id", "reward_model_id", "source_run_id"):
-        if _text(form, name):
-            body[name] = _text(form, name)
-    config = _json_field(form, "config")
+        if text(form, name):
+            body[name] = text(form, name)
+    config = json_field(form, "config", "config")
     body["config"] = {} if config is None else config
-    export = _json_field(form, "export")
+    export = json_field(form, "export", "export")
     if export is not None:
         body["export"] = export
     return body
-
-
-def _message(err: ValidationError) -> str:
-    first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    return f"{where}: {first['msg']}." if where else f"{first['msg']}."
 
 
 @router.post("/training/new")
 async def create_run(request: Request, principal: FormUser, session: DbSession) -> Response:
     require_role(principal, Role.researcher)
     form = await request.form()
-    values = {**_DEFAULTS, **{k: _text(form, k) for k in _DEFAULTS}}
+    values = {**_DEFAULTS, **{k: text(form, k) for k in _DEFAULTS}}
     try:
         body = RunCreate.model_validate(_body_from_form(form))
         run, _ = await run_in_threadpool(service.create_run, session, principal, body)
@@ -130,7 +109,7 @@ async def create_run(request: Request, principal: FormUser, session: DbSession) 
         if isinstance(exc, DomainError) and exc.status_code not in (409, 422):
             raise
         session.rollback()
-        error = _message(exc) if isinstance(exc, ValidationError) else exc.message
+        error = validation_message(exc) if isinstance(exc, ValidationError) else exc.message
         return redirect_with_error("/training/new", {"form": error}, values)
     return RedirectResponse(f"/training/{run.id}", status_code=303)
 
