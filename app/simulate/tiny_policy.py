@@ -13,6 +13,7 @@ Worker-side: torch, tokenizers and transformers are imported inside the function
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -89,33 +90,11 @@ def build_tiny_policy(
     import time
 
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
     started = time.perf_counter()
     if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
         return {"reused": True, "seconds": 0.0}
-    raw = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    raw.pre_tokenizer = pre_tokenizers.Whitespace()
-    raw.train_from_iterator(
-        vocabulary_texts(), trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]", "[EOS]"])
-    )
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=raw, unk_token="[UNK]", pad_token="[PAD]", eos_token="[EOS]"
-    )
-    tok.chat_template = CHAT_TEMPLATE
-    config = GPT2Config(
-        vocab_size=len(tok),
-        n_embd=n_embd,
-        n_layer=2,
-        n_head=2,
-        n_positions=256,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        bos_token_id=tok.eos_token_id,
-    )
-    torch.manual_seed(seed)
-    model = GPT2LMHeadModel(config)
+    tok, model = random_gpt2(vocabulary_texts(), CHAT_TEMPLATE, n_embd=n_embd, seed=seed)
     pairs = warmup_examples(examples, seed)
     rows = []
     for prompt, answer in pairs:
@@ -161,3 +140,34 @@ def build_tiny_policy(
         "last_loss": losses[-1],
         "seconds": time.perf_counter() - started,
     }
+
+
+def random_gpt2(texts: Iterable[str], chat_template: str, *, n_embd: int, seed: int) -> Any:
+    """A word-level tokenizer trained on `texts` (with [UNK], [PAD], [EOS] and the chat
+    template) and a random-init 2-layer GPT-2 over it: (tokenizer, model). The demo's policy
+    and the tests' tiny models start here."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    raw = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    raw.train_from_iterator(
+        texts, trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]", "[EOS]"])
+    )
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=raw, unk_token="[UNK]", pad_token="[PAD]", eos_token="[EOS]"
+    )
+    tok.chat_template = chat_template
+    config = GPT2Config(
+        vocab_size=len(tok),
+        n_embd=n_embd,
+        n_layer=2,
+        n_head=2,
+        n_positions=256,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.eos_token_id,
+    )
+    torch.manual_seed(seed)
+    return tok, GPT2LMHeadModel(config)

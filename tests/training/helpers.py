@@ -166,32 +166,9 @@ class ModelBackend:
 
 def save_tiny_model(folder: Path, words: list[str], *, seed: int = 0, n_embd: int = 32) -> Path:
     """A random 2-layer GPT-2 with a word-level tokenizer over `words`, saved as a model folder."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    from app.simulate.tiny_policy import random_gpt2
 
-    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(
-        [*words, "user: assistant:"],
-        trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]", "[EOS]"]),
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", eos_token="[EOS]"
-    )
-    fast.chat_template = CHAT_TEMPLATE
-    config = GPT2Config(
-        vocab_size=len(fast),
-        n_embd=n_embd,
-        n_layer=2,
-        n_head=2,
-        n_positions=256,
-        pad_token_id=fast.pad_token_id,
-        eos_token_id=fast.eos_token_id,
-        bos_token_id=fast.eos_token_id,
-    )
-    torch.manual_seed(seed)
-    model = GPT2LMHeadModel(config)
+    fast, model = random_gpt2([*words, "user: assistant:"], CHAT_TEMPLATE, n_embd=n_embd, seed=seed)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(folder))
     fast.save_pretrained(str(folder))
