@@ -60,11 +60,15 @@ def setup(
 
 
 def prefers(text: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """Choose the response containing `text`; other items: the first response."""
+    """Choose the response containing `text`; other items: the one whose text sorts first, so
+    that two annotators agree there too (the first *shown* would tie them half the time, and a
+    tie leaves the item out of the preference export)."""
 
     def decide(task: dict[str, Any]) -> dict[str, Any]:
         first, second = (r["text"] for r in task["item"]["responses"])
-        return {"choice": "b" if text in second and text not in first else "a"}
+        if (text in first) != (text in second):
+            return {"choice": "a" if text in first else "b"}
+        return {"choice": "a" if first <= second else "b"}
 
     return decide
 
