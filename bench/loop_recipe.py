@@ -4,10 +4,16 @@ Per iteration: the current policy samples two answers per new prompt; a panel of
 annotators that follow a hidden gold reward (RewardOracle) picks the better one; the pairs so far
 become a preference snapshot (conversational style, as the loop's export writes it); a reward
 model trains on it; expert iteration samples n answers per prompt from the policy, keeps the best
-by that reward model and fine-tunes the policy on them. Each new policy is compared with
+by that reward model and fine-tunes the policy on them (or, with `--update dpo`, DPO on the
+snapshot's pairs with the iteration's policy as the reference). Each new policy is compared with
 iteration 0 under the gold reward on held-out prompts (win rate with a 95% interval).
 
     PYTHONPATH=. .venv/bin/python bench/loop_recipe.py --iterations 2 --seed 0
+    PYTHONPATH=. .venv/bin/python bench/loop_recipe.py --update dpo --lr 1e-3 --epochs 4
+
+Not the loop: one annotator labels each pair here (the demo takes the majority of three), and
+the seeds of sampling differ, so a seed's numbers differ from `tandem demo loop`'s (README has
+both; the default recipe passed 4 of seeds 0-4 here, 3 through the loop).
 
 Prints one JSON line per iteration and a summary; the numbers go to README (the demo section).
 The defaults are the demo's recipe (app/loops/demo.py DemoSettings); README's first measurement
@@ -63,6 +69,12 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--epochs", type=float, default=2)
+    parser.add_argument("--update", choices=["expert_iteration", "dpo"], default="expert_iteration")
+    parser.add_argument("--keep-top", type=int, default=1, help="expert iteration")
+    parser.add_argument("--beta", type=float, default=0.1, help="dpo")
+    parser.add_argument("--loss-type", default="sigmoid", help="dpo")
+    parser.add_argument("--label-smoothing", type=float, default=0.0, help="dpo")
+    parser.add_argument("--batch-size", type=int, default=16, help="the update's")
     parser.add_argument("--reward", default="polite_concise")
     parser.add_argument("--accuracy", type=float, default=0.95)
     parser.add_argument("--dir", default="/tmp/tandem-loop-recipe")
@@ -74,6 +86,7 @@ def main() -> None:
     from app.simulate.rewards import get_reward
     from app.simulate.tiny_policy import build_tiny_policy, demo_prompts
     from app.training.config import (
+        DpoConfig,
         ExpertIterationConfig,
         PolicyEval,
         RewardModelConfig,
@@ -163,23 +176,42 @@ def main() -> None:
         rm_dir = root / f"rm-{it}"
         rm = run_training(rm_cfg, snap, rm_dir, context(f"rm-{it}-work"), report_every_s=60)
         t2 = time.perf_counter()
-        ei_cfg = ExpertIterationConfig(
-            base_model=str(policy),
-            reward_model=str(rm_dir),
-            keep_top=1,
-            epochs=args.epochs,
-            learning_rate=args.lr,
-            batch_size=16,
-            eval_fraction=0.0,
-            checkpoint_every=10_000,
-            max_length=160,
-            seed=args.seed + it,
-            sampling=Sampling(n=args.n, max_new_tokens=args.max_new_tokens, prompts_per_batch=16),
-            evaluation=PolicyEval(prompts=0),
-        )
+        update_cfg: DpoConfig | ExpertIterationConfig
+        if args.update == "dpo":
+            update_cfg = DpoConfig(
+                base_model=str(policy),
+                beta=args.beta,
+                loss_type=args.loss_type,
+                label_smoothing=args.label_smoothing,
+                epochs=args.epochs,
+                learning_rate=args.lr,
+                batch_size=args.batch_size,
+                eval_fraction=0.0,
+                checkpoint_every=10_000,
+                max_length=160,
+                seed=args.seed + it,
+                evaluation=PolicyEval(prompts=0),
+            )
+        else:
+            update_cfg = ExpertIterationConfig(
+                base_model=str(policy),
+                reward_model=str(rm_dir),
+                keep_top=args.keep_top,
+                epochs=args.epochs,
+                learning_rate=args.lr,
+                batch_size=args.batch_size,
+                eval_fraction=0.0,
+                checkpoint_every=10_000,
+                max_length=160,
+                seed=args.seed + it,
+                sampling=Sampling(
+                    n=args.n, max_new_tokens=args.max_new_tokens, prompts_per_batch=16
+                ),
+                evaluation=PolicyEval(prompts=0),
+            )
         new_policy = root / f"policy-{it}"
         ei = run_training(
-            ei_cfg,
+            update_cfg,
             snap,
             new_policy,
             context(f"ei-{it}-work"),
