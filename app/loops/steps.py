@@ -20,7 +20,7 @@ from app.auth.models import ROLE_RANK, Role, User
 from app.auth.service import Principal
 from app.errors import Forbidden
 from app.exports.models import Export
-from app.exports.schemas import ExportOptions
+from app.exports.schemas import ONLY_FOR, ExportOptions, Schema, Style
 from app.exports.service import request_snapshot
 from app.generation.schemas import GenerateRequest
 from app.generation.service import request_generation
@@ -83,6 +83,17 @@ def _schema(config: dict[str, Any], kind: RunKind, project: Project) -> str | No
     del config
     schema = DEFAULT_SCHEMA[kind].get(project.kind)
     return None if schema is None else schema.value
+
+
+def _snapshot_options(schema: str | None, loop_id: int) -> dict[str, Any]:
+    """The loop's snapshot options. Conversational rows where the schema has a style: the
+    loop's policy samples its items and its evaluation through its chat template, so the
+    updates (DPO, expert iteration's sampling) and the reward model must see the same
+    template; standard rows would train on bare `prompt + response` text instead."""
+    options: dict[str, Any] = {"schema": schema, "metadata": {"loop_id": loop_id}}
+    if schema is not None and Schema(schema) in ONLY_FOR["style"]:
+        options["style"] = Style.conversational.value
+    return options
 
 
 def _iteration(session: Session, loop: Loop, n: int) -> LoopIteration:
@@ -150,7 +161,7 @@ def start(session: Session, loop: Loop, n: int, step: StepName) -> Started:
         return Started(StepStatus.waiting)
     if step is StepName.snapshot:
         schema = _schema(cfg, RunKind.reward_model, project)
-        options = ExportOptions.model_validate({"schema": schema, "metadata": {"loop_id": loop.id}})
+        options = ExportOptions.model_validate(_snapshot_options(schema, loop.id))
         export, job = request_snapshot(session, creator(session, loop), project.id, options)
         return Started(StepStatus.running, job.id, {"export_id": export.id})
     if step is StepName.reward_model:
@@ -179,7 +190,9 @@ def start(session: Session, loop: Loop, n: int, step: StepName) -> Started:
         if _schema(cfg, kind, project) == rm_schema:
             run_body["export_id"] = export_id
         else:  # e.g. DPO on a ranking project: its own (preference) snapshot of the loop's items
-            run_body |= {"project_id": project.id, "export": {"metadata": {"loop_id": loop.id}}}
+            own = _snapshot_options(_schema(cfg, kind, project), loop.id)
+            own.pop("schema")
+            run_body |= {"project_id": project.id, "export": own}
         run, job = create_run(session, creator(session, loop), RunCreate.model_validate(run_body))
         return Started(StepStatus.running, job.id, {"training_run_id": run.id})
     assert step is StepName.evaluate

@@ -74,6 +74,13 @@ def test_two_iterations_train_and_evaluate_each_on_their_own(
     # Iteration 2's snapshot holds both iterations' labels (cumulative), iteration 1's only its.
     snaps = [s for s in steps_of(out) if s["step"] == "snapshot"]
     assert snaps[1]["links"]["rows"] > snaps[0]["links"]["rows"] > 0
+    # Conversational rows: the policy sampled its items through its chat template, and its
+    # update trains through it too (standard rows trained DPO on bare prompt + response).
+    styles = sql(
+        "SELECT options->>'style' FROM exports WHERE id = ANY(%s)",
+        [s["links"]["export_id"] for s in snaps],
+    )
+    assert [s for (s,) in styles] == ["conversational", "conversational"]
 
     for it in (one, two):
         m = it["metrics"]
