@@ -136,17 +136,29 @@ def demo_loop(
         0.95, min=0.55, max=1.0, help="The simulated annotators' accuracy on clear-cut pairs."
     ),
     max_new_tokens: int = typer.Option(48, min=2, max=512, help="Per sampled answer."),
+    update: str = typer.Option(
+        "expert_iteration",
+        help="How the policy is updated: expert_iteration (the best samples by the reward"
+        " model, then SFT) or dpo (on the labelled pairs).",
+    ),
     samples_per_prompt: int = typer.Option(
         4, min=2, max=32, help="Expert iteration keeps the best of these by the reward model."
     ),
     warmup_examples: int = typer.Option(
         400, min=8, max=100_000, help="Templated answers the tiny policy is warmed up on."
     ),
-    update_epochs: float = typer.Option(
-        2.0, min=0.1, max=100, help="Expert iteration's fine-tuning epochs."
+    update_epochs: float | None = typer.Option(
+        None, min=0.1, max=100, help="The update's epochs (default: dpo 4, expert_iteration 2)."
     ),
-    update_lr: float = typer.Option(
-        3e-3, min=1e-6, max=1.0, help="Expert iteration's learning rate."
+    update_lr: float | None = typer.Option(
+        None,
+        min=1e-6,
+        max=1.0,
+        help="The update's learning rate (default: dpo 1e-3, expert_iteration 3e-3).",
+    ),
+    beta: float = typer.Option(0.1, min=1e-3, max=100, help="DPO's beta."),
+    label_smoothing: float = typer.Option(
+        0.0, min=0.0, max=0.49, help="DPO: the share of labels assumed flipped (conservative DPO)."
     ),
     url: str = typer.Option(
         "", help="A running Tandem server for the annotators (default: one started here)."
@@ -154,7 +166,7 @@ def demo_loop(
     json_out: str = typer.Option("", "--json", help="Also write the results as JSON here."),
 ) -> None:
     """A closed loop on the CPU: a tiny policy, simulated annotators that follow a hidden gold
-    reward, 2-3 iterations of labels -> reward model -> expert iteration; prints each
+    reward, 2-3 iterations of labels -> reward model -> expert iteration (or DPO); prints each
     iteration's win rate against iteration 0 under the gold reward."""
     import json
 
@@ -162,6 +174,9 @@ def demo_loop(
     from app.simulate.rewards import get_reward
 
     get_reward(reward)  # an unknown name fails here, in one line
+    if update not in ("dpo", "expert_iteration"):
+        typer.echo(f"error: --update is dpo or expert_iteration, not {update!r}", err=True)
+        raise typer.Exit(2)
     connect_servers(database=True, broker=True)
     settings = DemoSettings(
         seed=seed,
@@ -172,10 +187,13 @@ def demo_loop(
         annotators=annotators,
         accuracy=accuracy,
         max_new_tokens=max_new_tokens,
+        update="dpo" if update == "dpo" else "expert_iteration",
         samples_per_prompt=samples_per_prompt,
         warmup_examples=warmup_examples,
         epochs=update_epochs,
         learning_rate=update_lr,
+        beta=beta,
+        label_smoothing=label_smoothing,
     )
     result = run_demo(settings, url=url or None, out=typer.echo)
     if json_out:

@@ -63,3 +63,47 @@ def test_the_demo_loop_runs_two_iterations_and_reports_gold_win_rates(tmp_path: 
         pid,
     )
     assert [s for s, _ in sources] == ["human"] and sources[0][1] >= 4
+
+
+@pytest.mark.parametrize("update", ["dpo", "expert_iteration"])
+def test_the_demo_loop_body_is_a_valid_loop_with_either_update(update: str) -> None:
+    from app.loops.demo import UPDATE_DEFAULTS, DemoSettings
+    from app.loops.schemas import LoopCreate
+    from app.training.config import parse_config
+
+    settings = DemoSettings(seed=2, update=update)  # type: ignore[arg-type]
+    body = LoopCreate.model_validate(settings.loop_body(project_id=1, policy_id=1))
+    assert body.update.kind.value == update
+    paths = {"base_model": "x"} | ({"reward_model": "y"} if update == "expert_iteration" else {})
+    config = parse_config({**body.update.config, "kind": update, **paths})
+    lr, epochs = UPDATE_DEFAULTS[update]
+    assert (config.learning_rate, config.epochs) == (lr, epochs)  # type: ignore[union-attr]
+    assert update in settings.update_label()
+    if update == "dpo":
+        assert (config.beta, config.label_smoothing) == (0.1, 0.0)  # type: ignore[union-attr]
+    # The options win over the update's defaults.
+    tuned = DemoSettings(update=update, learning_rate=2e-3, epochs=3)  # type: ignore[arg-type]
+    tuned_config = tuned.update_spec({})["config"]
+    assert (tuned_config["learning_rate"], tuned_config["epochs"]) == (2e-3, 3)
+
+
+def test_the_demo_loop_runs_with_dpo(tmp_path: Path) -> None:
+    out = tmp_path / "demo.json"
+    args = ["demo", "loop", "--seed", "4", *small(1, 4), "--update", "dpo", "--beta", "0.3"]
+    r = runner.invoke(cli, [*args, "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "update dpo (lr 0.001, 4 epochs, beta 0.3, label smoothing 0)" in r.output
+    report = json.loads(out.read_text())
+    assert report["status"] == "succeeded" and len(report["iterations"]) == 1
+    kind = sql_value(
+        "SELECT r.kind FROM training_runs r JOIN loop_steps s"
+        " ON s.links->>'training_run_id' = r.id::text"
+        " WHERE s.loop_id = %s AND s.step = 'update'",
+        report["loop_id"],
+    )
+    assert kind == "dpo"
+
+
+def test_the_demo_loop_refuses_an_unknown_update() -> None:
+    r = runner.invoke(cli, ["demo", "loop", "--update", "ppo"])
+    assert r.exit_code != 0 and "--update" in r.output
