@@ -54,6 +54,8 @@ class ModelOut(BaseModel):
     # Versions trained from this one, and runs that use it (as base or reward model).
     children: list[int]
     used_by_runs: list[int]
+    # Loops that start from it, train reward models from it, or sampled or updated with it.
+    used_by_loops: list[int]
     # Responses it generated (POST /projects/{pid}/generate): labels on them trace here.
     generated_responses: int
 

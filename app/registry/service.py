@@ -23,6 +23,7 @@ from app.auth.service import Principal, require_role
 from app.config import get_settings
 from app.errors import Forbidden, Invalid, NotFound
 from app.items.models import Response
+from app.loops.models import Loop, LoopIteration
 from app.pagination import Keyset
 from app.projects.models import ProjectMember
 from app.registry.errors import ModelInUse
@@ -218,6 +219,27 @@ def dependents(session: Session, version_id: int) -> tuple[list[int], list[int]]
     return children, runs
 
 
+def loops_using(session: Session, version_id: int) -> list[int]:
+    """Loops that start from this version, train their reward models from it, or sampled,
+    scored or updated with it in an iteration: deleting it would break or orphan them."""
+    key = str(version_id)
+    in_config = or_(
+        Loop.config["policy_model_id"].astext == key,
+        Loop.config["reward_model"]["base_model_id"].astext == key,
+    )
+    in_iteration = exists().where(
+        LoopIteration.loop_id == Loop.id,
+        or_(
+            LoopIteration.policy_model_id == version_id,
+            LoopIteration.reward_model_id == version_id,
+            LoopIteration.new_policy_model_id == version_id,
+        ),
+    )
+    return list(
+        session.scalars(select(Loop.id).where(or_(in_config, in_iteration)).order_by(Loop.id))
+    )
+
+
 def to_out(session: Session, version: ModelVersion) -> ModelOut:
     children, runs = dependents(session, version.id)
     return ModelOut(
@@ -238,6 +260,7 @@ def to_out(session: Session, version: ModelVersion) -> ModelOut:
         lineage=lineage(session, version),
         children=children,
         used_by_runs=runs,
+        used_by_loops=loops_using(session, version.id),
         generated_responses=generated_responses(session, version.id),
     )
 
@@ -251,18 +274,22 @@ def delete_version(session: Session, principal: Principal, model_id: int) -> Non
     session.refresh(version, with_for_update=True)
     children, runs = dependents(session, version.id)
     generated = generated_responses(session, version.id)
-    if children or runs or generated:
+    loops = loops_using(session, version.id)
+    if children or runs or generated or loops:
         what = []
         if children:
             what.append(f"model{'s' if len(children) > 1 else ''} {_ids(children)}")
         if runs:
             what.append(f"training run{'s' if len(runs) > 1 else ''} {_ids(runs)}")
+        if loops:
+            what.append(f"loop{'s' if len(loops) > 1 else ''} {_ids(loops)}")
         if generated:
             what.append(f"{generated} generated response{'s' if generated > 1 else ''}")
         raise ModelInUse(
             f"Model {model_id} cannot be deleted: {' and '.join(what)} depend on it.",
             children=children,
             runs=runs,
+            loops=loops,
             generated_responses=generated,
         )
     try:

@@ -104,6 +104,11 @@ def test_researcher_starts_a_loop_follows_it_and_steers_another(
     assert page.get_by_test_id("pause-loop").count() == 0  # an ended loop has no buttons
     b.screenshot("loop-done")
     no_sideways_scroll(b)
+    # The starting policy's page names the loop that uses it (and so cannot be deleted).
+    b.goto(f"/models/{policy}")
+    used_by = page.get_by_test_id("model-used-by")
+    assert used_by.locator(f'a[href="/loops/{loop_id}"]').count() == 1
+    b.screenshot("model-used-by-loop")
 
     # Another loop: pause, resume, cancel with the page's buttons.
     _fill(b, pid, policy, "\n".join(PROMPTS[:6]))

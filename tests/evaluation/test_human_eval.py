@@ -19,6 +19,7 @@ from app.loops.human_eval import (
 )
 from tests.exports.helpers import annotate, export, snapshot
 from tests.helpers import Actor, sql, sql_value
+from tests.routing.helpers import budget, policy, route, routed_project
 from tests.training.runs_helpers import register
 from tests.world import model_folder
 
@@ -162,3 +163,32 @@ def test_items_open_human_slots_and_bad_requests_are_refused(
     span = project_factory("span", items=0)
     with pytest.raises(Invalid, match="not pairwise"):
         make(span["id"], setup["cand"], setup["base"])
+
+
+def test_in_a_routed_project_they_go_to_humans_and_routing_leaves_them_alone(
+    admin: Actor, researcher: Actor, make_user: Callable[..., Actor]
+) -> None:
+    """Even where the policy sends everything to AI judges: the evaluation is by humans, it
+    spends no routing budget, and a route job neither decides nor judges them."""
+    people = [make_user("annotator"), make_user("annotator")]
+    p = policy(admin, "all_ai", human_budget=100)
+    pid = routed_project(admin, researcher, p["id"], items=3, members=tuple(people), overlap=2)
+    candidate = register(admin, model_folder(), "iteration 1")["id"]
+    baseline = register(admin, model_folder(), "iteration 0")["id"]
+    ids = make(pid, candidate, baseline, n=4)
+    assert sql("SELECT DISTINCT routing, remaining FROM items WHERE id = ANY(%s)", ids) == [
+        ("human", 2)
+    ]
+    assert (
+        sql_value("SELECT count(*) FROM items WHERE project_id = %s AND routing = 'held'", pid) == 3
+    )
+
+    result = route(researcher, pid)
+    assert result["counts"] == {"human": 0, "ai": 3, "both": 0}  # the three regular items
+    assert sql("SELECT item_id FROM routing_decisions WHERE item_id = ANY(%s)", ids) == []
+    for person in people:
+        assert len(annotate(person, pid, prefers(GOOD))) == 4  # only the evaluation items
+    with session_scope() as s:
+        win = human_win_rate(s, ids)
+    assert win is not None and (win.wins, win.n) == (4, 4)
+    assert budget(researcher, pid)["reserved"] == 0 and budget(researcher, pid)["spent"] == 0

@@ -112,6 +112,24 @@ def test_cancel_cancels_the_running_steps_job(
     assert step_rows(queued["id"]) == [(1, "generate", "cancelled", queued["job_id"])]
 
 
+def test_models_a_loop_uses_cannot_be_deleted_and_name_the_loop(
+    setup: tuple[int, int, Actor], researcher: Actor, admin: Actor, tmp_path: Path
+) -> None:
+    pid, policy, _ = setup
+    rm_base = register(admin, save_tiny_model(tmp_path / "rm", vocabulary()), "rm base")
+    queued = _start(researcher, loop_body(pid, policy, rm_base))
+    _post(researcher, queued["id"], "cancel")  # a finished loop still names its models
+    for model in (policy, rm_base):
+        r = admin.client.delete(f"/api/v1/models/{model}")
+        assert r.status_code == 409 and r.json()["error"] == "model_in_use", r.text
+        assert r.json()["loops"] == [queued["id"]], r.text
+        assert f"loop {queued['id']}" in r.json()["detail"]
+        assert admin.client.get(f"/api/v1/models/{model}").json()["used_by_loops"] == [queued["id"]]
+    unused = register(admin, save_tiny_model(tmp_path / "unused", vocabulary()), "unused")
+    assert admin.client.get(f"/api/v1/models/{unused}").json()["used_by_loops"] == []
+    assert admin.client.delete(f"/api/v1/models/{unused}").status_code == 204
+
+
 def _to_labels(loop_id: int, job_id: int) -> None:
     assert run_job(job_id) == "done"
     advance_all()
