@@ -326,12 +326,41 @@ def local_server() -> Iterator[str]:
 # -- driving the loop ----------------------------------------------------------------------------
 
 
+def refuse_if_busy(
+    session: Session, project_id: int, *, queued_demo_job: int | None = None
+) -> None:
+    """One demo loop at a time in the demo project: its simulated annotators work the project's
+    queue, so two runs side by side would label each other's items (and neither run's numbers
+    would be its own). `queued_demo_job`: a loops.demo job already queued for the project."""
+    from app.errors import Conflict
+    from app.loops.models import ACTIVE, Loop
+
+    other = session.scalar(
+        select(Loop.id)
+        .where(Loop.project_id == project_id, Loop.status.in_(ACTIVE))
+        .order_by(Loop.id)
+        .limit(1)
+    )
+    if other is not None:
+        raise Conflict(
+            f"Loop {other} is still running in the demo project, and the demo's simulated"
+            " annotators would label each other's items: wait for it to end, or cancel it"
+            f" (/loops/{other})."
+        )
+    if queued_demo_job is not None:
+        raise Conflict(
+            f"A demo loop is already queued (job {queued_demo_job}): one at a time, as its"
+            " simulated annotators work the whole project."
+        )
+
+
 def start_loop(session: Session, prepared: Prepared, settings: DemoSettings) -> int:
     from app.auth.models import Role
     from app.auth.service import Principal
     from app.loops.schemas import LoopCreate
     from app.loops.service import create_loop
 
+    refuse_if_busy(session, prepared.project_id)
     admin = Principal(id=prepared.admin_id, email="", role=Role.admin, token="")
     body = LoopCreate.model_validate(settings.loop_body(prepared.project_id, prepared.policy_id))
     loop, _ = create_loop(session, admin, body)

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit.service import record
@@ -21,7 +22,7 @@ from app.demo.seed import LOOP_PROJECT
 from app.errors import Invalid
 from app.jobs import queues
 from app.jobs import service as jobs
-from app.jobs.models import Job
+from app.jobs.models import UNFINISHED, Job
 from app.jobs.specs import JobSpec, Mode
 from app.projects.service import get_project
 
@@ -79,6 +80,19 @@ def request_demo_loop(
             f"The closed-loop demo runs in the project {LOOP_PROJECT!r} (`tandem demo` creates"
             " it), not in this one."
         )
+    from app.loops.demo import refuse_if_busy
+
+    session.refresh(project, with_for_update=True)  # two clicks at once: one queues
+    queued = session.scalar(
+        select(Job.id)
+        .where(
+            Job.project_id == project.id,
+            Job.kind == DEMO_LOOP.kind,
+            Job.status.in_([s.value for s in UNFINISHED]),
+        )
+        .limit(1)
+    )
+    refuse_if_busy(session, project.id, queued_demo_job=queued)
     job = jobs.enqueue(
         session, DEMO_LOOP, body.model_dump(), project_id=project.id, created_by=principal.id
     )

@@ -107,3 +107,42 @@ def test_the_demo_loop_runs_with_dpo(tmp_path: Path) -> None:
 def test_the_demo_loop_refuses_an_unknown_update() -> None:
     r = runner.invoke(cli, ["demo", "loop", "--update", "ppo"])
     assert r.exit_code != 0 and "--update" in r.output
+
+
+def test_one_demo_loop_at_a_time_in_the_demo_project(tmp_path: Path) -> None:
+    """Its simulated annotators work the whole project: a second run beside an active loop (or
+    a second queued button press) is refused with the reason, and nothing starts."""
+    from app.auth.models import Role
+    from app.auth.service import Principal
+    from app.db import session_scope
+    from app.errors import Conflict
+    from app.loops.demo_job import DemoLoopStart, request_demo_loop
+
+    r = runner.invoke(cli, ["demo", "loop", "--seed", "5", *small(1, 2)])
+    assert r.exit_code == 0, r.output
+    pid, owner = sql("SELECT id, created_by FROM projects WHERE name = %s", LOOP_PROJECT)[0]
+    loops = sql_value("SELECT count(*) FROM loops WHERE project_id = %s", pid)
+    loop_id = sql_value("SELECT max(id) FROM loops WHERE project_id = %s", pid)
+    sql("UPDATE loops SET status = 'running' WHERE id = %s", loop_id)  # as if still going
+    try:
+        r = runner.invoke(cli, ["demo", "loop", "--seed", "6", *small(1, 2)])
+        assert r.exit_code != 0
+        assert f"Loop {loop_id} is still running in the demo project" in r.output
+        assert sql_value("SELECT count(*) FROM loops WHERE project_id = %s", pid) == loops
+        researcher = Principal(id=owner, email="", role=Role.admin, token="")
+        with (
+            pytest.raises(Conflict, match=f"Loop {loop_id} is still running"),
+            session_scope() as s,
+        ):
+            request_demo_loop(s, researcher, pid, DemoLoopStart())
+    finally:
+        sql("UPDATE loops SET status = 'succeeded' WHERE id = %s", loop_id)
+
+    jobs = "SELECT count(*) FROM jobs WHERE kind = 'loops.demo' AND project_id = %s"
+    queued = sql_value(jobs, pid)
+    with session_scope() as s:
+        job = request_demo_loop(s, researcher, pid, DemoLoopStart(seed=7))
+    with pytest.raises(Conflict, match=f"already queued \\(job {job.id}\\)"), session_scope() as s:
+        request_demo_loop(s, researcher, pid, DemoLoopStart(seed=8))
+    assert sql_value(jobs, pid) == queued + 1
+    sql("UPDATE jobs SET status = 'cancelled', finished_at = now() WHERE id = %s", job.id)
