@@ -6,6 +6,8 @@ texts) and nothing else; the oracle turns that into the true order of the shown 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -16,7 +18,26 @@ from app.simulate.truth import ItemTruth
 from app.simulate.world import DEFAULT_MARGIN_SCALE
 
 
+def content_key(item: Mapping[str, Any]) -> str:
+    """An item by its content: prompt and response texts, in an order that does not depend on
+    the shuffle shown, so that it is the same item in any database, whatever ids it got."""
+    texts = sorted(str(r["text"]) for r in item["responses"])
+    content = json.dumps([str(item.get("prompt", "")), texts], ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(content.encode()).hexdigest()
+
+
+def item_key(item: Mapping[str, Any]) -> str:
+    """An item by its external id (a world's items: the id its truth is filed under), else by
+    its content."""
+    external = item.get("external_id")
+    return str(external) if external else content_key(item)
+
+
 class Oracle(Protocol):
+    def key(self, item: Mapping[str, Any]) -> str:
+        """What an annotator's draws on the item are seeded by (behaviour.Panel.decide): the
+        same item must get the same key in any database, so the same labels."""
+
     def know(self, item: Mapping[str, Any]) -> Knowledge | None:
         """The truth about a task's item (`{external_id, prompt, responses: [{id, text}]}`,
         responses in shown order), or None when the oracle has none."""
@@ -34,6 +55,9 @@ class TruthOracle:
 
     def __init__(self, truths: Mapping[str, ItemTruth]) -> None:
         self.truths = truths
+
+    def key(self, item: Mapping[str, Any]) -> str:
+        return item_key(item)
 
     def know(self, item: Mapping[str, Any]) -> Knowledge | None:
         truth = self.truths.get(str(item.get("external_id")))
@@ -77,6 +101,11 @@ class RewardOracle:
     def __init__(self, reward: GoldReward, margin_scale: float = DEFAULT_MARGIN_SCALE) -> None:
         self.reward = reward
         self.margin_scale = margin_scale
+
+    def key(self, item: Mapping[str, Any]) -> str:
+        # By content: a reward judges texts, and a generated item's external id names the
+        # job that made it (`gen-<job>-...`), which differs between runs of the same demo.
+        return content_key(item)
 
     def know(self, item: Mapping[str, Any]) -> Knowledge | None:
         prompt = str(item.get("prompt", ""))

@@ -12,8 +12,6 @@ stored once.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 import time
 import uuid
@@ -39,18 +37,6 @@ class AnnotatorError(Exception):
 
 class _Stopped(Exception):
     """The run was stopped while an annotator waited to retry."""
-
-
-def item_key(item: dict[str, Any]) -> str:
-    """What an annotator's draws on an item are seeded by: its external id, else its content
-    (prompt and response texts, in an order that does not depend on the shuffle shown), so that
-    the same item gets the same answer in any database, whatever id it was given."""
-    external = item.get("external_id")
-    if external:
-        return str(external)
-    texts = sorted(str(r["text"]) for r in item["responses"])
-    content = json.dumps([str(item.get("prompt", "")), texts], ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(content.encode()).hexdigest()
 
 
 def _detail(response: httpx.Response) -> str:
@@ -164,7 +150,7 @@ class _Annotator:
             run.no_truth += 1
             return
         shown = [int(r["id"]) for r in item["responses"]]
-        key = item_key(item)
+        key = self.oracle.key(item)
         decision = self.panel.decide(run.index, key, shown, facts)
         self._wait(decision.think_s * self.config.time_scale)
         if self.stop.is_set():

@@ -213,10 +213,10 @@ def test_the_reward_oracle_orders_shown_responses_by_the_reward() -> None:
 
 
 def test_an_answer_does_not_depend_on_the_shown_order_or_the_item_id() -> None:
-    """The server shuffles each assignment and ids differ between databases: an annotator's
-    choice on an item (the demo loop's labels) must not follow either, only (seed, annotator,
-    item content)."""
-    from app.simulate.runner import item_key
+    """The server shuffles each assignment and ids differ between databases (a generated item's
+    external id names the job that made it): an annotator's choice on an item (the demo loop's
+    labels) must not follow either, only (seed, annotator, item content)."""
+    from app.simulate.oracle import item_key
 
     oracle = RewardOracle(get_reward("polite_concise"))
     # Two close answers, so that the annotators often guess rather than know.
@@ -226,17 +226,19 @@ def test_an_answer_does_not_depend_on_the_shown_order_or_the_item_id() -> None:
     guessed = 0
     for n in range(60):
         prompt = f"Question {n}?"
-        forward = {"id": 10 + n, "prompt": prompt, "responses": [
+        forward = {"id": 10 + n, "external_id": f"gen-61-{n}-0", "prompt": prompt, "responses": [
             {"id": 1, "text": texts[0]}, {"id": 2, "text": texts[1]}]}  # fmt: skip
-        backward = {"id": 900 + n, "prompt": prompt, "responses": [
+        backward = {"id": 900 + n, "external_id": f"gen-67-{n}-0", "prompt": prompt, "responses": [
             {"id": 2, "text": texts[1]}, {"id": 1, "text": texts[0]}]}  # fmt: skip
-        assert item_key(forward) == item_key(backward) != item_key({**forward, "prompt": "x"})
+        key = oracle.key(forward)
+        assert key == oracle.key(backward) != oracle.key({**forward, "prompt": "x"})
         for annotator in range(3):
             a, b = oracle.know(forward), oracle.know(backward)
             assert a is not None and b is not None
-            first = panel.decide(annotator, item_key(forward), [1, 2], a)
-            second = panel.decide(annotator, item_key(backward), [2, 1], b)
+            first = panel.decide(annotator, key, [1, 2], a)
+            second = panel.decide(annotator, oracle.key(backward), [2, 1], b)
             assert first.order == second.order
             guessed += not first.sure
     assert guessed > 20  # the guesses were compared too, not only sure answers
+    # A world's items are known by the external id their truth is filed under.
     assert item_key({"external_id": "w-1", "prompt": "p", "responses": []}) == "w-1"
