@@ -137,9 +137,9 @@ def demo_loop(
     ),
     max_new_tokens: int = typer.Option(48, min=2, max=512, help="Per sampled answer."),
     update: str = typer.Option(
-        "expert_iteration",
-        help="How the policy is updated: expert_iteration (the best samples by the reward"
-        " model, then SFT) or dpo (on the labelled pairs).",
+        "dpo",
+        help="How the policy is updated: dpo (on the labelled pairs) or expert_iteration (the"
+        " best samples by the reward model, then SFT).",
     ),
     samples_per_prompt: int = typer.Option(
         4, min=2, max=32, help="Expert iteration keeps the best of these by the reward model."

@@ -87,21 +87,33 @@ def test_the_demo_loop_body_is_a_valid_loop_with_either_update(update: str) -> N
     assert (tuned_config["learning_rate"], tuned_config["epochs"]) == (2e-3, 3)
 
 
-def test_the_demo_loop_runs_with_dpo(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "label", "kind"),
+    [
+        (["--beta", "0.3"], "update dpo (lr 0.001, 4 epochs, beta 0.3, label smoothing 0)", "dpo"),
+        (
+            ["--update", "expert_iteration"],
+            "update expert_iteration (lr 0.003, 2 epochs",
+            "expert_iteration",
+        ),
+    ],
+)
+def test_the_demo_loop_runs_with_either_update(
+    tmp_path: Path, args: list[str], label: str, kind: str
+) -> None:
     out = tmp_path / "demo.json"
-    args = ["demo", "loop", "--seed", "4", *small(1, 4), "--update", "dpo", "--beta", "0.3"]
-    r = runner.invoke(cli, [*args, "--json", str(out)])
+    r = runner.invoke(cli, ["demo", "loop", "--seed", "4", *small(1, 4), *args, "--json", str(out)])
     assert r.exit_code == 0, r.output
-    assert "update dpo (lr 0.001, 4 epochs, beta 0.3, label smoothing 0)" in r.output
+    assert label in r.output
     report = json.loads(out.read_text())
     assert report["status"] == "succeeded" and len(report["iterations"]) == 1
-    kind = sql_value(
+    ran = sql_value(
         "SELECT r.kind FROM training_runs r JOIN loop_steps s"
         " ON s.links->>'training_run_id' = r.id::text"
         " WHERE s.loop_id = %s AND s.step = 'update'",
         report["loop_id"],
     )
-    assert kind == "dpo"
+    assert ran == kind
 
 
 def test_the_demo_loop_refuses_an_unknown_update() -> None:
