@@ -9,7 +9,7 @@ What it does, in order:
    preferences follow a hidden gold reward (`polite_concise` by default, RewardOracle) that the
    policy never sees;
 4. a real loop through the loop service (the same checks and rows as POST /api/v1/loops):
-   generate -> labels -> snapshot -> reward model -> update (expert iteration, or DPO) ->
+   generate -> labels -> snapshot -> reward model -> update (DPO, or expert iteration) ->
    evaluate, per iteration, each step its own job;
 5. it drives the loop as a worker would: it runs each step's job here (a worker that claims a
    job first runs it instead: claims are fenced), and while the loop waits for labels the
