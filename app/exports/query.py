@@ -55,7 +55,11 @@ def open_snapshot(engine: Engine, project_id: int) -> Iterator[tuple[Connection,
         with conn.begin():
             row = conn.execute(
                 text(
-                    f"SELECT {TaskRules.COLUMNS}, p.name AS project_name, now() AS taken_at,"
+                    # clock_timestamp(), not now(): now() is when BEGIN arrived, and a
+                    # submission that started after it could commit before this statement took
+                    # the snapshot; read here, after the snapshot, everything visible predates it.
+                    f"SELECT {TaskRules.COLUMNS}, p.name AS project_name,"
+                    " clock_timestamp() AS taken_at,"
                     " pg_current_snapshot()::text AS pg_snapshot,"
                     " (SELECT max(a.id) FROM annotations a WHERE a.project_id = p.id) AS top"
                     " FROM projects p WHERE p.id = :pid"
