@@ -177,37 +177,32 @@ def main() -> None:
         rm = run_training(rm_cfg, snap, rm_dir, context(f"rm-{it}-work"), report_every_s=60)
         t2 = time.perf_counter()
         update_cfg: DpoConfig | ExpertIterationConfig
+        common: dict[str, Any] = {
+            "base_model": str(policy),
+            "epochs": args.epochs,
+            "learning_rate": args.lr,
+            "batch_size": args.batch_size,
+            "eval_fraction": 0.0,
+            "checkpoint_every": 10_000,
+            "max_length": 160,
+            "seed": args.seed + it,
+            "evaluation": PolicyEval(prompts=0),
+        }
         if args.update == "dpo":
             update_cfg = DpoConfig(
-                base_model=str(policy),
+                **common,
                 beta=args.beta,
                 loss_type=args.loss_type,
                 label_smoothing=args.label_smoothing,
-                epochs=args.epochs,
-                learning_rate=args.lr,
-                batch_size=args.batch_size,
-                eval_fraction=0.0,
-                checkpoint_every=10_000,
-                max_length=160,
-                seed=args.seed + it,
-                evaluation=PolicyEval(prompts=0),
             )
         else:
             update_cfg = ExpertIterationConfig(
-                base_model=str(policy),
+                **common,
                 reward_model=str(rm_dir),
                 keep_top=args.keep_top,
-                epochs=args.epochs,
-                learning_rate=args.lr,
-                batch_size=args.batch_size,
-                eval_fraction=0.0,
-                checkpoint_every=10_000,
-                max_length=160,
-                seed=args.seed + it,
                 sampling=Sampling(
                     n=args.n, max_new_tokens=args.max_new_tokens, prompts_per_batch=16
                 ),
-                evaluation=PolicyEval(prompts=0),
             )
         new_policy = root / f"policy-{it}"
         ei = run_training(
