@@ -142,13 +142,11 @@ def build_tiny_policy(
     }
 
 
-def random_gpt2(texts: Iterable[str], chat_template: str, *, n_embd: int, seed: int) -> Any:
-    """A word-level tokenizer trained on `texts` (with [UNK], [PAD], [EOS] and the chat
-    template) and a random-init 2-layer GPT-2 over it: (tokenizer, model). The demo's policy
-    and the tests' tiny models start here."""
-    import torch
+def word_tokenizer(texts: Iterable[str], chat_template: str) -> Any:
+    """A word-level tokenizer trained on `texts`, with [UNK], [PAD], [EOS] and the chat
+    template."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     raw = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     raw.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -159,6 +157,16 @@ def random_gpt2(texts: Iterable[str], chat_template: str, *, n_embd: int, seed: 
         tokenizer_object=raw, unk_token="[UNK]", pad_token="[PAD]", eos_token="[EOS]"
     )
     tok.chat_template = chat_template
+    return tok
+
+
+def random_gpt2(texts: Iterable[str], chat_template: str, *, n_embd: int, seed: int) -> Any:
+    """A word_tokenizer over `texts` and a random-init 2-layer GPT-2 over it: (tokenizer,
+    model). The demo's policy and the tests' tiny models start here."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tok = word_tokenizer(texts, chat_template)
     config = GPT2Config(
         vocab_size=len(tok),
         n_embd=n_embd,

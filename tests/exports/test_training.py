@@ -25,7 +25,6 @@ for _module in ("torch", "transformers", "trl", "datasets", "tokenizers"):
         pytest.importorskip(_module)
 
 import datasets  # noqa: E402
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers  # noqa: E402
 from transformers import (  # noqa: E402
     GPT2Config,
     GPT2ForSequenceClassification,
@@ -44,6 +43,7 @@ from trl import (  # noqa: E402
 from app.config import get_settings  # noqa: E402
 from app.exports.columns import arrow_schema, hf_features  # noqa: E402
 from app.exports.schemas import Schema, Style  # noqa: E402
+from app.simulate.tiny_policy import word_tokenizer  # noqa: E402
 from tests.exports.helpers import annotate, export_bytes, pairwise_choice, snapshot  # noqa: E402
 from tests.helpers import Actor, make_items  # noqa: E402
 
@@ -77,16 +77,8 @@ def project(
 
 
 def tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
-    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(
-        texts, trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]", "[EOS]"])
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", eos_token="[EOS]"
-    )
-    fast.chat_template = CHAT_TEMPLATE
-    return fast
+    tok: PreTrainedTokenizerFast = word_tokenizer(texts, CHAT_TEMPLATE)
+    return tok
 
 
 def tiny_config(tok: PreTrainedTokenizerFast, **extra: Any) -> GPT2Config:
